@@ -1,0 +1,46 @@
+# The kit's entry points. A fresh machine needs only Python 3 and make:
+# uv is bootstrapped into .tools/ when it is not on PATH.
+
+PYTHON ?= python3
+FRAMEWORK ?= fastapi
+PORT ?= 8000
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+DEMO := $(CURDIR)/.demo
+
+.PHONY: demo test lint clean
+
+# Render the $(FRAMEWORK) template with default answers and serve it on SQLite.
+demo: .venv/.synced
+	rm -rf $(DEMO)
+	$(UV) run --no-sync cookiecutter . --directory templates/$(FRAMEWORK) --no-input -o $(DEMO)
+	cd $(DEMO)/example-service && $(UV) sync --quiet --python $(PYTHON)
+	cd $(DEMO)/example-service && $(UV) run --no-sync sh -c "$$(sed -n 's/^release: *//p' Procfile)"
+	@echo
+	@echo "Serving $(DEMO)/example-service on port $(PORT); Ctrl-C stops it. Try:"
+	@echo "  curl -i http://localhost:$(PORT)/healthz"
+	@echo "  curl -i http://localhost:$(PORT)/ready"
+	@echo "  curl -i -X POST http://localhost:$(PORT)/api/items -H 'Content-Type: application/json' -d '{\"name\": \"first\"}'"
+	@echo "  curl -i http://localhost:$(PORT)/api/items"
+	@echo "  curl -s http://localhost:$(PORT)/metrics | grep http_server"
+	@echo
+	cd $(DEMO)/example-service && PORT=$(PORT) OTEL_TRACES_EXPORTER=$${OTEL_TRACES_EXPORTER:-none} \
+		exec $(UV) run --no-sync sh -c "exec $$(sed -n 's/^web: *//p' Procfile)"
+
+# The whole test suite: renders every template, installs and boots each one.
+test: .venv/.synced lint
+	$(UV) run --no-sync python -m tests.kit.system
+	$(UV) run --no-sync pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+
+lint: .venv/.synced
+	$(UV) run --no-sync ruff check hooks tests
+	$(UV) run --no-sync ruff format --check hooks tests
+
+.venv/.synced: pyproject.toml $(UV)
+	$(UV) sync --locked --python $(PYTHON) --quiet
+	@touch $@
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools && .tools/bin/python -m pip install --quiet uv
+
+clean:
+	rm -rf .venv .tools .demo

@@ -1,0 +1,23 @@
+"""Jinja extension that tells the hooks where the kit is checked out.
+
+Hooks run from a temporary copy, and cookiecutter's ``_repo_dir`` may be a
+relative path (cookiecutter#1802), so neither can locate the shared files.
+This module is imported by cookiecutter itself (``_extensions``), from the
+template directory, whose ``hooks`` entry is a symlink to the kit's ``hooks/``:
+its resolved location is the kit's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KitPaths(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.globals["kit_root"] = str(KIT_ROOT)

@@ -1,0 +1,165 @@
+"""One JSON object per line on stdout, for everything the process writes.
+
+structlog renders the service's own events. Records from the standard
+library's ``logging`` (gunicorn, uvicorn, the framework, libraries) pass
+through the same processors via structlog's ``ProcessorFormatter``, so every
+line carries the same keys: ``timestamp``, ``level``, ``logger``, ``event``,
+plus ``request_id``, ``trace_id`` and ``span_id`` inside a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import structlog
+from opentelemetry import trace
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+# Header values that must never be written, whatever logs them and however
+# the key is spelled (header, WSGI environ or Django META style).
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "set_cookie",
+        "http_authorization",
+        "http_proxy_authorization",
+        "http_cookie",
+    }
+)
+REDACTED = "[redacted]"
+
+
+def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Add the active span's ids, so a log line leads to its trace."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if str(key).lower() in SENSITIVE_KEYS else _redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        if len(value) == 2 and str(value[0]).lower() in SENSITIVE_KEYS:
+            return (value[0], REDACTED)
+        return [_redact(item) for item in value]
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key, value in event_dict.items():
+        if key.lower() in SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
+        elif isinstance(value, Mapping | list | tuple):
+            event_dict[key] = _redact(value)
+    return event_dict
+
+
+def render_json(_: WrappedLogger, __: str, event_dict: EventDict) -> str:
+    return orjson.dumps(event_dict, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
+        redact_secrets,
+    ]
+
+
+def formatter(log_format: str = "json") -> structlog.stdlib.ProcessorFormatter:
+    """The formatter of the single stdout handler (used by ``dictConfig``)."""
+    renderer: Processor
+    if log_format == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    else:
+        renderer = render_json
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def logging_config(level: str = "info", log_format: str = "json") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` dict; gunicorn takes it as ``logconfig_dict``."""
+    level = level.upper()
+    handler = {"handlers": ["stdout"], "propagate": False, "level": level}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {"()": f"{__name__}.formatter", "log_format": log_format},
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "structlog",
+            },
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            # uvicorn's workers copy gunicorn's handlers, so these need their own.
+            "gunicorn.error": handler,
+            "gunicorn.access": handler,
+            # The service writes its own access line (contract §5).
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+            # SQL statements are in the traces; the pool's routine notices are noise.
+            "sqlalchemy": {"level": "WARNING"},
+        },
+    }
+
+
+_configured: tuple[str, str] | None = None
+
+
+def configure_logging(level: str = "info", log_format: str = "json") -> None:
+    """Route every logger to the JSON handler; a repeated call changes nothing.
+
+    gunicorn's master configures logging before forking, and the workers
+    inherit it: reconfiguring there would replace handlers that gunicorn's
+    and uvicorn's loggers already hold.
+    """
+    global _configured
+    if _configured == (level, log_format):
+        return
+    _configured = (level, log_format)
+    logging.config.dictConfig(logging_config(level, log_format))
+    logging.captureWarnings(True)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

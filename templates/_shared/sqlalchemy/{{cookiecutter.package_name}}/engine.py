@@ -1,0 +1,107 @@
+"""Engine settings shared by the service and its migrations.
+
+The pool classes below publish the contract's pool metrics
+(``db_client_connection_*``); the rest of SQLAlchemy is used as is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
+from sqlalchemy.pool.base import ConnectionPoolEntry
+
+from . import metrics
+from .config import SERVICE_SLUG, Settings
+
+
+def database_url(settings: Settings, *, asyncio: bool = False) -> URL:
+    """``DATABASE_URL`` with the driver the service uses (psycopg 3, sqlite3/aiosqlite)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite" if asyncio else "sqlite+pysqlite")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    if settings.uses_sqlite:
+        # How long to wait for another connection's lock before "database is locked".
+        return {"timeout": settings.db_statement_timeout}
+    return {
+        # libpq counts whole seconds and treats anything below 2 as 2.
+        "connect_timeout": max(2, math.ceil(settings.db_connect_timeout)),
+        "options": f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}",
+        "application_name": SERVICE_SLUG,
+    }
+
+
+def engine_options(settings: Settings, *, asyncio: bool = False) -> dict[str, Any]:
+    return {
+        "poolclass": InstrumentedAsyncQueuePool if asyncio else InstrumentedQueuePool,
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_recycle": settings.db_pool_recycle,
+        # A connection that died with the server is replaced before use, so a
+        # database restart costs at most the requests that were in flight.
+        "pool_pre_ping": True,
+        "connect_args": connect_args(settings),
+    }
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """WAL lets readers proceed while one connection writes."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+class _PoolMetrics(QueuePool):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        metrics.init_pool_metrics(self.size(), max(kwargs.get("max_overflow", 10), 0))
+
+    def connect(self) -> PoolProxiedConnection:
+        pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
+        pending.inc()
+        started = time.perf_counter()
+        try:
+            connection = super().connect()
+        except exc.TimeoutError:
+            metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
+            raise
+        finally:
+            pending.dec()
+            self._publish_usage()
+        metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME).observe(
+            time.perf_counter() - started
+        )
+        return connection
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        super()._do_return_conn(record)
+        self._publish_usage()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._publish_usage()
+
+    def _publish_usage(self) -> None:
+        metrics.set_pool_usage(used=self.checkedout(), idle=self.checkedin())
+
+
+class InstrumentedQueuePool(_PoolMetrics, QueuePool):
+    pass
+
+
+class InstrumentedAsyncQueuePool(_PoolMetrics, AsyncAdaptedQueuePool):
+    pass

@@ -1,0 +1,27 @@
+"""In-process tests against a private SQLite database; spans are not exported."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parent.parent
+_database_dir = tempfile.mkdtemp(prefix="{{ cookiecutter.package_name }}-tests-")
+os.environ["DATABASE_URL"] = f"sqlite:///{_database_dir}/test.sqlite3"
+os.environ["OTEL_TRACES_EXPORTER"] = "none"
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[TestClient]:
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    from {{ cookiecutter.package_name }}.main import app
+
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,86 @@
+"""Session fixtures: each framework is rendered, installed and booted once, then shared.
+
+Tests that need a service of their own (signals, other settings) call
+``boot`` with the shared installed project; nothing is installed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.kit.otlp import OtlpSink
+from tests.kit.project import Project, Service
+from tests.kit.render import FRAMEWORKS, render
+
+# Exported spans arrive within a fraction of a second instead of the SDK's 5 s.
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
+
+Boot = Callable[..., Service]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # With pytest-xdist's --dist loadgroup, one worker takes all of a
+    # framework's tests, so each framework is rendered and installed once.
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "framework" in params:
+            item.add_marker(pytest.mark.xdist_group(params["framework"]))
+
+
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def project(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The framework's template rendered with defaults and installed with uv."""
+    path = render(framework, tmp_path_factory.mktemp(f"{framework}-render"))
+    installed = Project(framework, path)
+    installed.install()
+    return installed
+
+
+@pytest.fixture(scope="session")
+def boot(project: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Boot]:
+    """Start the project's web process with its own database, OTLP sink and logs.
+
+    ``boot(**env)`` runs the release process, then the web process; every
+    service it started is stopped at the end of the session.
+    """
+    started: list[tuple[Service, OtlpSink]] = []
+
+    def start(release: bool = True, **env: str) -> Service:
+        workdir = tmp_path_factory.mktemp(f"{project.framework}-service")
+        sink = OtlpSink()
+        settings = {
+            "DATABASE_URL": f"sqlite:///{workdir / 'service.sqlite3'}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            **FAST_EXPORT,
+            **env,
+        }
+        if release:
+            project.release(**settings)
+        service = project.start(workdir, **settings)
+        service.sink = sink
+        started.append((service, sink))
+        return service
+
+    yield start
+    for service, sink in started:
+        service.kill()
+        sink.close()
+
+
+@pytest.fixture(scope="session")
+def service(boot: Boot) -> Service:
+    """The framework's service with default settings, shared by read-only tests."""
+    return boot()
+
+
+@pytest.fixture
+def sink(service: Service) -> OtlpSink:
+    assert service.sink is not None
+    return service.sink

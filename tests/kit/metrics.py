@@ -1,0 +1,31 @@
+"""Reading a Prometheus exposition the way Prometheus' client parser does."""
+
+from __future__ import annotations
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+from prometheus_client.samples import Sample
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+def families(text: str, openmetrics: bool = False) -> dict[str, Metric]:
+    parse = parse_openmetrics if openmetrics else parse_text
+    return {family.name: family for family in parse(text)}
+
+
+def samples(text: str, name: str, openmetrics: bool = False) -> list[Sample]:
+    found = []
+    for family in (parse_openmetrics if openmetrics else parse_text)(text):
+        found += [sample for sample in family.samples if sample.name == name]
+    return found
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    return sum(
+        sample.value
+        for sample in samples(text, name)
+        if all(sample.labels.get(key) == value for key, value in labels.items())
+    )

@@ -1,0 +1,58 @@
+"""Finding an interpreter that satisfies a generated project's requires-python.
+
+uv would download one if none were found, but this machine reaches only the
+package registries, so the tests pick among the interpreters installed here.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+
+@functools.cache
+def _candidates() -> dict[Version, str]:
+    paths: list[str] = []
+    if os.environ.get("KIT_PYTHON"):
+        paths.append(os.environ["KIT_PYTHON"])
+    paths += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
+    paths += [p for n in range(11, 16) if (p := shutil.which(f"python3.{n}"))]
+    paths += [sys.executable]
+    found: dict[Version, str] = {}
+    for path in paths:
+        try:
+            out = subprocess.run(
+                [path, "-c", "import platform; print(platform.python_version())"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        found.setdefault(Version(out), str(Path(path).resolve()))
+    return found
+
+
+def interpreter_for(project: Path) -> str:
+    """The newest installed Python allowed by the project's requires-python."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    spec = SpecifierSet(meta["requires-python"])
+    if os.environ.get("KIT_PYTHON"):
+        return os.environ["KIT_PYTHON"]
+    allowed = [v for v in _candidates() if v in spec]
+    if not allowed:
+        raise RuntimeError(
+            f"no installed Python satisfies requires-python {spec} of {project.name}; "
+            f"found {sorted(map(str, _candidates()))}. Set KIT_PYTHON to one that does."
+        )
+    return _candidates()[max(allowed)]

@@ -1,0 +1,802 @@
+"""docs/contract.md, checked from the outside against every framework's service.
+
+Each test talks to a real gunicorn started from the generated Procfile and
+asserts on what it answered, logged, exported and exposed. Section numbers
+refer to the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Boot
+from tests.kit.http import slow_post_json
+from tests.kit.metrics import OPENMETRICS, families, samples, total
+from tests.kit.otlp import OtlpSink, SpanRecord
+from tests.kit.project import Project, Service, procfile
+
+pytestmark = pytest.mark.boot
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+LEVELS = {"debug", "info", "warning", "error", "critical"}
+ITEM_ROUTE = "/api/items/{item_id}"
+DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
+
+
+def rid() -> str:
+    """A fresh, valid request id, to find a request's traces in logs and spans."""
+    return "t-" + uuid.uuid4().hex
+
+
+def access_lines(service: Service, request_id: str, count: int = 1) -> list[dict[str, Any]]:
+    return service.wait_for_log(
+        lambda r: (
+            r.get("request_id") == request_id
+            and r.get("event") == "request"
+            and str(r.get("logger", "")).endswith(".access")
+        ),
+        count=count,
+    )
+
+
+def server_span(sink: OtlpSink, trace_id: str) -> SpanRecord:
+    (span,) = sink.wait_for(lambda s: s.trace_id == trace_id and s.kind == "SERVER")
+    return span
+
+
+def create_item(client: httpx.Client, name: str) -> dict[str, Any]:
+    response = client.post("/api/items", json={"name": name})
+    assert response.status_code == 201, response.text
+    item: dict[str, Any] = response.json()
+    return item
+
+
+# --- 1. Project and processes ----------------------------------------------------
+
+
+def test_procfile_runs_gunicorn_with_its_config_and_no_reloader(project: Project) -> None:
+    processes = procfile(project.path)
+    assert processes["web"].startswith("gunicorn ")
+    assert "--config gunicorn.conf.py" in processes["web"]
+    assert "reload" not in processes["web"]
+    assert processes["release"]
+
+
+def test_release_prepares_the_database_and_can_run_twice(project: Project, tmp_path: Path) -> None:
+    database = tmp_path / "release.sqlite3"
+    project.release(DATABASE_URL=f"sqlite:///{database}")
+    project.release(DATABASE_URL=f"sqlite:///{database}")
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "items" in tables
+
+
+def test_listens_on_port_on_all_interfaces(service: Service) -> None:
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A":  # LISTEN
+            address, port = local.split(":")
+            listening.add((address, int(port, 16)))
+    assert ("00000000", service.port) in listening
+
+
+# --- 3. HTTP surface ---------------------------------------------------------------
+
+
+def test_liveness_answers_ok(service: Service) -> None:
+    response = httpx.get(service.base_url + "/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readiness_checks_the_database(service: Service) -> None:
+    response = httpx.get(service.base_url + "/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+def test_items_can_be_created_listed_and_fetched(service: Service) -> None:
+    with service.client() as client:
+        name = f"café ☕ {uuid.uuid4().hex}"
+        item = create_item(client, name)
+        assert item["name"] == name
+        assert isinstance(item["id"], int)
+        fetched = client.get(f"/api/items/{item['id']}")
+        assert fetched.status_code == 200
+        assert fetched.json() == item
+        listing = client.get("/api/items")
+        assert listing.status_code == 200
+        ids = [entry["id"] for entry in listing.json()]
+        assert ids == sorted(ids)
+        assert item in listing.json()
+
+
+@pytest.mark.parametrize("item_id", ["987654321", "abc", "-1", "0", "1.5", "99999999999999999999"])
+def test_ids_that_name_no_item_are_404(service: Service, item_id: str) -> None:
+    response = httpx.get(f"{service.base_url}/api/items/{item_id}")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"] == "not_found"
+
+
+def test_unknown_url_is_a_json_404(service: Service) -> None:
+    response = httpx.get(service.base_url + "/no/such/page")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_wrong_method_is_a_json_405_with_allow(service: Service) -> None:
+    response = httpx.delete(service.base_url + "/api/items")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    allowed = {method.strip() for method in response.headers["allow"].split(",")}
+    assert {"GET", "POST"} <= allowed
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"name": ', b"not json", b"\xff\xfe\x00", b'{"name": "x"} trailing']
+)
+def test_malformed_json_is_a_400(service: Service, body: bytes) -> None:
+    response = httpx.post(
+        service.base_url + "/api/items", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"name": ""}, {"name": 5}, {"name": None}, {"name": "x" * 201}, ["name"], "name", 7],
+    ids=["missing", "empty", "number", "null", "too-long", "list", "string", "integer"],
+)
+def test_invalid_bodies_are_a_422(service: Service, payload: Any) -> None:
+    response = httpx.post(service.base_url + "/api/items", json=payload)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert body["details"]
+
+
+def test_longest_valid_name_is_accepted(service: Service) -> None:
+    response = httpx.post(service.base_url + "/api/items", json={"name": "é" * 200})
+    assert response.status_code == 201
+
+
+def test_oversized_body_is_a_413(service: Service) -> None:
+    payload = b'{"name": "' + b"x" * (1024 * 1024 + 1) + b'"}'
+    response = httpx.post(
+        service.base_url + "/api/items",
+        content=payload,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+# --- 4. Request ids ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["a", "A.b_c-1", "x" * 64, "0af7651916cd43dd8448eb211c80319c"])
+def test_safe_request_ids_are_kept(service: Service, value: str) -> None:
+    response = httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": value})
+    assert response.headers["x-request-id"] == value
+    (line,) = access_lines(service, value)
+    assert line["http_path"] == "/api/items"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x" * 65, "has space", "semi;colon", "ünïcode", "<script>", "a/b", "{jndi:ldap}", ""],
+)
+def test_unsafe_request_ids_are_replaced_and_never_logged(service: Service, value: str) -> None:
+    # Sent as raw bytes: HTTP allows any octet in a header value.
+    response = httpx.get(
+        service.base_url + "/api/items/987654321",
+        headers={"X-Request-ID": value.encode("utf-8")},
+    )
+    assert response.status_code == 404
+    generated = response.headers["x-request-id"]
+    assert generated != value
+    assert HEX32.match(generated)
+    assert response.json()["request_id"] == generated
+    access_lines(service, generated)
+    if len(value) > 3:
+        assert value not in service.stdout_text()
+        assert value.encode("utf-8") not in (service.workdir / "stdout.log").read_bytes()
+
+
+def test_every_response_carries_a_request_id(service: Service) -> None:
+    with service.client() as client:
+        responses = [
+            client.get("/healthz"),
+            client.get("/ready"),
+            client.get("/metrics"),
+            client.get("/api/items"),
+            client.post("/api/items", json={"name": "request id"}),
+            client.post("/api/items", json={}),
+            client.get("/no/such/page"),
+            client.delete("/api/items"),
+        ]
+    for response in responses:
+        assert HEX32.match(response.headers.get("x-request-id", "")), response.request.url
+    errors = [r for r in responses if r.status_code >= 400]
+    assert errors
+    for response in errors:
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+# --- 5. Logs -----------------------------------------------------------------------
+
+
+def test_every_line_is_a_json_object_with_the_required_keys(service: Service) -> None:
+    with service.client() as client:
+        client.get("/api/items")
+        client.get("/no/such/page")
+    lines = service.log_lines()
+    assert len(lines) > 3
+    for line in lines:
+        assert {"timestamp", "level", "logger", "event"} <= line.keys(), line
+        assert ISO_UTC.match(line["timestamp"]), line
+        assert line["level"] in LEVELS, line
+    assert service.stderr_text() == ""
+
+
+def test_server_lines_are_json_too(service: Service) -> None:
+    loggers = {line["logger"] for line in service.log_lines()}
+    assert "gunicorn.error" in loggers
+
+
+def test_one_access_line_per_request(service: Service) -> None:
+    request_id = rid()
+    with service.client(headers={"X-Request-ID": request_id}) as client:
+        item = create_item(client, "logged")
+        client.get(f"/api/items/{item['id']}")
+    first, second = access_lines(service, request_id, count=2)
+    time.sleep(0.3)
+    assert (
+        len(
+            [
+                r
+                for r in service.log_lines()
+                if r.get("request_id") == request_id and r.get("event") == "request"
+            ]
+        )
+        == 2
+    )
+    assert (first["http_method"], first["http_route"], first["http_status"]) == (
+        "POST",
+        "/api/items",
+        201,
+    )
+    assert second["http_route"] == ITEM_ROUTE
+    assert second["http_path"] == f"/api/items/{item['id']}"
+    assert second["http_status"] == 200
+    for line in (first, second):
+        assert isinstance(line["duration_ms"], float)
+        assert 0 < line["duration_ms"] < 10_000
+        assert HEX32.match(line["trace_id"])
+        assert HEX16.match(line["span_id"])
+
+
+def test_unmatched_requests_log_an_empty_route(service: Service) -> None:
+    request_id = rid()
+    httpx.get(service.base_url + "/no/such/page", headers={"X-Request-ID": request_id})
+    (line,) = access_lines(service, request_id)
+    assert line["http_route"] == ""
+    assert line["http_status"] == 404
+
+
+def test_probes_and_scrapes_write_no_access_line(service: Service) -> None:
+    ids = [rid() for _ in range(3)]
+    for path, request_id in zip(["/healthz", "/ready", "/metrics"], ids, strict=True):
+        httpx.get(service.base_url + path, headers={"X-Request-ID": request_id})
+    marker = rid()
+    httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": marker})
+    access_lines(service, marker)  # written after the probes' would have been
+    logged = {line.get("request_id") for line in service.log_lines()}
+    assert not logged & set(ids)
+
+
+def test_access_line_points_at_the_server_span(service: Service, sink: OtlpSink) -> None:
+    request_id = rid()
+    httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": request_id})
+    (line,) = access_lines(service, request_id)
+    span = server_span(sink, line["trace_id"])
+    assert span.span_id == line["span_id"]
+
+
+def test_authorization_and_cookies_are_never_logged(service: Service) -> None:
+    secret = "s3cr3t" + uuid.uuid4().hex
+    headers = {
+        "Authorization": f"Bearer {secret}-auth",
+        "Cookie": f"session={secret}-cookie",
+        "X-Request-ID": rid(),
+    }
+    with service.client(headers=headers) as client:
+        client.get("/api/items")
+        client.post("/api/items", json={"nope": True})
+        client.post("/api/items", content=b"{", headers={"Content-Type": "application/json"})
+        client.get("/no/such/page")
+    access_lines(service, headers["X-Request-ID"], count=4)
+    assert secret not in service.stdout_text()
+    assert secret not in service.stderr_text()
+
+
+# --- 6. Traces ---------------------------------------------------------------------
+
+
+def test_one_server_span_per_request_named_after_the_route(
+    service: Service, sink: OtlpSink
+) -> None:
+    with service.client() as client:
+        item = create_item(client, "traced")
+        trace_id = uuid.uuid4().hex
+        client.get(
+            f"/api/items/{item['id']}",
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        )
+    span = server_span(sink, trace_id)
+    assert span.name == f"GET {ITEM_ROUTE}"
+    assert span.attributes["http.request.method"] == "GET"
+    assert span.attributes["http.route"] == ITEM_ROUTE
+    assert span.attributes["http.response.status_code"] == 200
+
+
+def test_traceparent_is_continued(service: Service, sink: OtlpSink) -> None:
+    trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    response = httpx.get(
+        service.base_url + "/api/items", headers={"traceparent": f"00-{trace_id}-{parent}-01"}
+    )
+    assert response.status_code == 200
+    span = server_span(sink, trace_id)
+    assert span.parent_span_id == parent
+
+
+def test_database_statements_have_client_spans(service: Service, sink: OtlpSink) -> None:
+    trace_id = uuid.uuid4().hex
+    httpx.get(
+        service.base_url + "/api/items",
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    server = server_span(sink, trace_id)
+    clients = sink.wait_for(
+        lambda s: (
+            s.trace_id == trace_id
+            and s.kind == "CLIENT"
+            and "SELECT"
+            in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
+        )
+    )
+    by_id = {s.span_id: s for s in sink.snapshot() if s.trace_id == trace_id}
+    for span in clients:
+        system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
+        assert system == "sqlite"
+        ancestor = span
+        while ancestor.parent_span_id and ancestor.span_id != server.span_id:
+            ancestor = by_id[ancestor.parent_span_id]
+        assert ancestor.span_id == server.span_id
+
+
+def test_resource_names_the_service(service: Service, sink: OtlpSink) -> None:
+    trace_id = uuid.uuid4().hex
+    httpx.get(
+        service.base_url + "/api/items",
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    resource = server_span(sink, trace_id).resource
+    assert resource["service.name"] == service.project.path.name
+    assert resource["service.version"] == "0.1.0"
+    assert resource["deployment.environment.name"] == "development"
+    assert resource["deployment.environment"] == "development"
+
+
+def test_unmatched_requests_are_named_by_method_only(service: Service, sink: OtlpSink) -> None:
+    trace_id = uuid.uuid4().hex
+    httpx.get(
+        service.base_url + "/no/such/page",
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    span = server_span(sink, trace_id)
+    assert span.name == "GET"
+    assert span.attributes["http.response.status_code"] == 404
+
+
+def test_probes_are_not_traced(service: Service, sink: OtlpSink) -> None:
+    trace_ids = [uuid.uuid4().hex for _ in range(3)]
+    for path, trace_id in zip(["/healthz", "/ready", "/metrics"], trace_ids, strict=True):
+        httpx.get(
+            service.base_url + path,
+            headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+        )
+    marker = uuid.uuid4().hex
+    httpx.get(
+        service.base_url + "/api/items",
+        headers={"traceparent": f"00-{marker}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    server_span(sink, marker)
+    time.sleep(0.3)
+    assert not {s.trace_id for s in sink.snapshot() if s.kind == "SERVER"} & set(trace_ids)
+
+
+# --- 7. Metrics --------------------------------------------------------------------
+
+
+def scrape(service: Service, accept: str | None = None) -> httpx.Response:
+    headers = {"Accept": accept} if accept else {}
+    response = httpx.get(service.base_url + "/metrics", headers=headers)
+    assert response.status_code == 200
+    return response
+
+
+def test_metrics_are_the_contracts(service: Service) -> None:
+    httpx.get(service.base_url + "/api/items")
+    response = scrape(service)
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    found = families(response.text)
+    expected = {
+        "http_server_request_duration_seconds": "histogram",
+        "http_server_active_requests": "gauge",
+        "db_client_connection_count": "gauge",
+        "db_client_connection_max": "gauge",
+        "db_client_connection_pending_requests": "gauge",
+        "db_client_connection_timeouts": "counter",
+        "db_client_connection_wait_time_seconds": "histogram",
+    }
+    for name, kind in expected.items():
+        assert name in found, name
+        assert found[name].type == kind, name
+    buckets = sorted(
+        {
+            float(s.labels["le"])
+            for s in samples(response.text, "http_server_request_duration_seconds_bucket")
+        }
+    )
+    assert buckets == [*DURATION_BUCKETS, float("inf")]
+    (count, *_) = samples(response.text, "http_server_request_duration_seconds_count")
+    assert set(count.labels) == {
+        "http_request_method",
+        "http_route",
+        "http_response_status_code",
+        "error_type",
+    }
+    states = {
+        s.labels["db_client_connection_state"]
+        for s in samples(response.text, "db_client_connection_count")
+    }
+    assert states == {"idle", "used"}
+    assert (
+        total(response.text, "db_client_connection_max", db_client_connection_pool_name="default")
+        == 10
+    )
+
+
+def test_requests_are_counted_by_route_template(service: Service) -> None:
+    name = "http_server_request_duration_seconds_count"
+    before = scrape(service).text
+    with service.client() as client:
+        ids = [create_item(client, f"counted {n}")["id"] for n in range(3)]
+        for item_id in ids:
+            assert client.get(f"/api/items/{item_id}").status_code == 200
+        for _ in range(2):
+            client.get(f"/no/such/{uuid.uuid4().hex}")
+        client.get("/healthz")
+        client.get("/ready")
+    after = scrape(service).text
+
+    def delta(**labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert (
+        delta(http_route=ITEM_ROUTE, http_response_status_code="200", http_request_method="GET")
+        == 3
+    )
+    assert (
+        delta(http_route="/api/items", http_response_status_code="201", http_request_method="POST")
+        == 3
+    )
+    assert delta(http_route="", http_response_status_code="404", error_type="") == 2
+    routes = {s.labels["http_route"] for s in samples(after, name)}
+    assert routes <= {"", "/api/items", ITEM_ROUTE}, routes
+    assert not any(str(item_id) in route for route in routes for item_id in ids)
+
+
+def test_unusual_methods_are_bucketed(service: Service) -> None:
+    before = total(
+        scrape(service).text,
+        "http_server_request_duration_seconds_count",
+        http_request_method="_OTHER",
+    )
+    # A method HTTP parsers accept but the semantic conventions do not list.
+    assert httpx.request("PURGE", service.base_url + "/api/items").status_code == 405
+    after = total(
+        scrape(service).text,
+        "http_server_request_duration_seconds_count",
+        http_request_method="_OTHER",
+    )
+    assert after - before == 1
+
+
+def test_openmetrics_exemplars_lead_to_traces(service: Service, sink: OtlpSink) -> None:
+    trace_id = uuid.uuid4().hex
+    httpx.get(
+        service.base_url + "/api/items",
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    response = scrape(service, OPENMETRICS)
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    exemplars = [
+        s.exemplar
+        for s in samples(
+            response.text, "http_server_request_duration_seconds_bucket", openmetrics=True
+        )
+        if s.exemplar and s.labels["http_route"] == "/api/items"
+    ]
+    assert exemplars
+    assert trace_id in {e.labels["trace_id"] for e in exemplars}
+    for exemplar in exemplars:
+        assert set(exemplar.labels) == {"trace_id"}
+        assert HEX32.match(exemplar.labels["trace_id"])
+    server_span(sink, trace_id)
+
+
+def test_active_requests_count_what_is_in_flight(service: Service) -> None:
+    result: dict[str, Any] = {}
+    upload = threading.Thread(
+        target=lambda: result.update(
+            response=slow_post_json(service.port, "/api/items", {"name": "slow"}, seconds=1.5)
+        )
+    )
+    upload.start()
+    time.sleep(0.6)
+    during = total(scrape(service).text, "http_server_active_requests", http_request_method="POST")
+    upload.join()
+    after = total(scrape(service).text, "http_server_active_requests", http_request_method="POST")
+    assert result["response"].status == 201
+    assert (during, after) == (1, 0)
+
+
+# --- 3, 5, 6, 7 under faults ---------------------------------------------------------------
+
+
+def test_an_unhandled_exception_is_a_json_500_logged_once(boot: Boot, tmp_path: Path) -> None:
+    service = boot()
+    database = Path(service.env["DATABASE_URL"].removeprefix("sqlite:///"))
+    with sqlite3.connect(database) as connection:  # as if the migrations had not run
+        connection.execute("DROP TABLE items")
+        connection.execute("DROP TABLE alembic_version")
+    request_id = rid()
+    trace_id = uuid.uuid4().hex
+    response = httpx.get(
+        service.base_url + "/api/items",
+        headers={
+            "X-Request-ID": request_id,
+            "traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01",
+        },
+    )
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal_error",
+        "message": response.json()["message"],
+        "request_id": request_id,
+    }
+    assert "Traceback" not in response.text and "items" not in response.text
+
+    (access,) = access_lines(service, request_id)
+    assert access["http_status"] == 500
+    errors = [
+        line
+        for line in service.log_lines()
+        if line.get("request_id") == request_id and line["level"] == "error"
+    ]
+    assert len(errors) == 1, errors
+    assert "Traceback" in errors[0]["exception"]
+    assert errors[0]["trace_id"] == trace_id
+
+    span = server_span(service.sink, trace_id)
+    assert span.status == "ERROR"
+    assert span.attributes["http.response.status_code"] == 500
+    assert any(name == "exception" for name, _ in span.events)
+
+    metrics = scrape(service).text
+    assert (
+        total(
+            metrics,
+            "http_server_request_duration_seconds_count",
+            http_route="/api/items",
+            http_response_status_code="500",
+            error_type="internal_error",
+        )
+        == 1
+    )
+
+    # The process survived, and recovers once the schema is back.
+    assert httpx.get(service.base_url + "/healthz").status_code == 200
+    service.project.release(DATABASE_URL=service.env["DATABASE_URL"])
+    assert httpx.get(service.base_url + "/api/items").status_code == 200
+    assert service.stderr_text() == ""
+
+
+def test_an_unreachable_database_is_a_fast_503(boot: Boot, tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "db.sqlite3"
+    service = boot(release=False, DATABASE_URL=f"sqlite:///{missing}")
+    assert httpx.get(service.base_url + "/healthz").status_code == 200
+
+    ready = httpx.get(service.base_url + "/ready")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["database"]["status"] == "error"
+
+    started = time.monotonic()
+    response = httpx.get(service.base_url + "/api/items")
+    assert time.monotonic() - started < 3 + 1
+    assert response.status_code == 503
+    assert response.json()["error"] == "database_unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+    assert (
+        total(
+            scrape(service).text,
+            "http_server_request_duration_seconds_count",
+            http_response_status_code="503",
+            error_type="database_unavailable",
+        )
+        == 1
+    )
+
+
+# --- 2, 8. Settings and lifecycle ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DB_POOL_SIZE", "lots"),
+        ("LOG_LEVEL", "loud"),
+        ("GRACEFUL_TIMEOUT", "-1"),
+        ("DATABASE_URL", "mysql://db/x"),
+    ],
+)
+def test_an_invalid_setting_stops_the_service_with_one_clear_line(
+    project: Project, variable: str, value: str
+) -> None:
+    result = project.run(procfile(project.path)["web"], timeout=60, **{variable: value})
+    assert result.returncode == 1
+    assert result.stderr == ""
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    record = json.loads(lines[0])
+    assert record["level"] == "error"
+    assert record["variable"] == variable
+    assert value in record["error"]
+
+
+def test_otel_variables_configure_tracing(boot: Boot) -> None:
+    service = boot(OTEL_SERVICE_NAME="renamed-service", OTEL_RESOURCE_ATTRIBUTES="team=core")
+    trace_id = uuid.uuid4().hex
+    httpx.get(
+        service.base_url + "/api/items",
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    resource = server_span(service.sink, trace_id).resource
+    assert resource["service.name"] == "renamed-service"
+    assert resource["team"] == "core"
+
+
+def test_tracing_can_be_switched_off(boot: Boot) -> None:
+    service = boot(OTEL_SDK_DISABLED="true")
+    request_id = rid()
+    assert (
+        httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": request_id}).status_code
+        == 200
+    )
+    (line,) = access_lines(service, request_id)
+    assert "trace_id" not in line
+    time.sleep(0.5)
+    assert service.sink.requests == 0
+
+
+def test_console_log_format_is_for_humans(boot: Boot) -> None:
+    service = boot(LOG_FORMAT="console")
+    httpx.get(service.base_url + "/api/items")
+    deadline = time.monotonic() + 5
+    while "http_route" not in service.stdout_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = service.stdout_text()
+    assert "http_route" in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_several_workers_share_their_metrics(boot: Boot) -> None:
+    service = boot(WEB_CONCURRENCY="2")
+    name = "http_server_request_duration_seconds_count"
+    with service.client() as client:
+        for _ in range(40):
+            assert client.get("/api/items", headers={"Connection": "close"}).status_code == 200
+    text = scrape(service).text
+    assert total(text, name, http_route="/api/items", http_request_method="GET") == 40
+    openmetrics = scrape(service, OPENMETRICS).text
+    assert not any(
+        s.exemplar
+        for s in samples(
+            openmetrics, "http_server_request_duration_seconds_bucket", openmetrics=True
+        )
+    )
+    assert total(text, "db_client_connection_max", db_client_connection_pool_name="default") == 20
+
+
+def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> None:
+    drain = 1.0
+    service = boot(DRAIN_DELAY=str(drain))
+    trace_ids = [uuid.uuid4().hex for _ in range(3)]
+    for trace_id in trace_ids:
+        httpx.get(
+            service.base_url + "/api/items",
+            headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+        )
+
+    slow: dict[str, Any] = {}
+    upload_seconds = 2.5
+    upload = threading.Thread(
+        target=lambda: slow.update(
+            response=slow_post_json(
+                service.port,
+                "/api/items",
+                {"name": "in flight at SIGTERM"},
+                seconds=upload_seconds,
+                headers={"X-Request-ID": "in-flight"},
+            )
+        )
+    )
+    upload.start()
+    time.sleep(0.3)
+
+    service.signal(15)
+    signalled = time.monotonic()
+    ready_codes = []
+    while time.monotonic() - signalled < 0.3:
+        ready_codes.append(
+            (time.monotonic() - signalled, httpx.get(service.base_url + "/ready").status_code)
+        )
+    first_503 = next(t for t, code in ready_codes if code == 503)
+    assert first_503 < 0.1
+    assert all(code == 503 for t, code in ready_codes if t >= first_503)
+    assert httpx.get(service.base_url + "/healthz").status_code == 200
+
+    # After the drain delay the listener is closed: refused, not left hanging.
+    refused_at = None
+    while time.monotonic() - signalled < drain + 2:
+        try:
+            httpx.get(service.base_url + "/healthz", timeout=httpx.Timeout(1.0, connect=0.5))
+        except httpx.ConnectError:
+            refused_at = time.monotonic() - signalled
+            break
+        time.sleep(0.05)
+    assert refused_at is not None and refused_at >= drain - 0.1
+
+    status = service.wait(timeout=upload_seconds + drain + 2)
+    upload.join()
+    assert status == 0
+    assert slow["response"].status == 201
+    assert slow["response"].json()["name"] == "in flight at SIGTERM"
+
+    # Every finished request's span was exported before the exit.
+    for trace_id in trace_ids:
+        assert any(s.trace_id == trace_id for s in service.sink.snapshot())
+    (in_flight,) = access_lines(service, "in-flight")
+    assert any(s.span_id == in_flight["span_id"] for s in service.sink.snapshot())
+    service.log_lines()  # every line, up to the last one, is JSON
+    assert service.stderr_text() == ""
