@@ -161,11 +161,42 @@ def test_malformed_json_is_a_400(service: Service, body: bytes) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"name": ""}, {"name": 5}, {"name": None}, {"name": "x" * 201}, ["name"], "name", 7],
-    ids=["missing", "empty", "number", "null", "too-long", "list", "string", "integer"],
+    [
+        {},
+        {"name": ""},
+        {"name": 5},
+        {"name": None},
+        {"name": "x" * 201},
+        {"name": "a\u0000b"},
+        {"name": "tab\there"},
+        b'{"name": "\\ud800"}',  # valid JSON, but no valid Unicode string
+        ["name"],
+        "name",
+        7,
+    ],
+    ids=[
+        "missing",
+        "empty",
+        "number",
+        "null",
+        "too-long",
+        "nul",
+        "control",
+        "lone-surrogate",
+        "list",
+        "string",
+        "integer",
+    ],
 )
 def test_invalid_bodies_are_a_422(service: Service, payload: Any) -> None:
-    response = httpx.post(service.base_url + "/api/items", json=payload)
+    if isinstance(payload, bytes):
+        response = httpx.post(
+            service.base_url + "/api/items",
+            content=payload,
+            headers={"Content-Type": "application/json"},
+        )
+    else:
+        response = httpx.post(service.base_url + "/api/items", json=payload)
     assert response.status_code == 422
     body = response.json()
     assert body["error"] == "validation_error"

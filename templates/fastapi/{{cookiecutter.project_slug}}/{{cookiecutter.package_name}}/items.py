@@ -19,7 +19,8 @@ MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 
 
 class ItemIn(BaseModel):
-    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    # No control characters: PostgreSQL cannot store NUL, and none belong in a name.
+    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class ItemOut(BaseModel):
