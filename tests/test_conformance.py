@@ -110,6 +110,19 @@ def test_readiness_checks_the_database(service: Service) -> None:
     assert body["checks"]["database"]["status"] == "ok"
 
 
+def test_root_names_the_service_and_is_counted(service: Service) -> None:
+    request_id = rid()
+    response = httpx.get(service.base_url + "/", headers={"X-Request-ID": request_id})
+    assert response.status_code == 200
+    assert response.json() == {"service": service.project.path.name, "version": "0.1.0"}
+    (line,) = access_lines(service, request_id)
+    assert (line["http_route"], line["http_status"]) == ("/", 200)
+    assert (
+        total(scrape(service).text, "http_server_request_duration_seconds_count", http_route="/")
+        >= 1
+    )
+
+
 def test_items_can_be_created_listed_and_fetched(service: Service) -> None:
     with service.client() as client:
         name = f"café ☕ {uuid.uuid4().hex}"
@@ -542,7 +555,7 @@ def test_requests_are_counted_by_route_template(service: Service) -> None:
     )
     assert delta(http_route="", http_response_status_code="404", error_type="") == 2
     routes = {s.labels["http_route"] for s in samples(after, name)}
-    assert routes <= {"", "/api/items", ITEM_ROUTE}, routes
+    assert routes <= {"", "/", "/api/items", ITEM_ROUTE}, routes
     assert not any(str(item_id) in route for route in routes for item_id in ids)
 
 
@@ -757,6 +770,10 @@ def test_console_log_format_is_for_humans(boot: Boot) -> None:
 def test_several_workers_share_their_metrics(boot: Boot) -> None:
     service = boot(WEB_CONCURRENCY="2")
     name = "http_server_request_duration_seconds_count"
+    pools = "db_client_connection_max"
+    deadline = time.monotonic() + 30  # until both workers have booted and made their pool
+    while total(scrape(service).text, pools) < 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
     with service.client() as client:
         for _ in range(40):
             assert client.get("/api/items", headers={"Connection": "close"}).status_code == 200

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from . import __version__
-from .config import get_settings
+from .config import SERVICE_SLUG, get_settings
 from .db import Database
 from .errors import install_error_handlers
 from .items import router as items_router
@@ -41,6 +41,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         shutdown_tracing()
 
 
+async def about() -> dict[str, str]:
+    """What is running here: the cheapest real request, useful to clients and benchmarks."""
+    return {"service": SERVICE_SLUG, "version": __version__}
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -55,6 +60,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(probes_router)
     app.include_router(items_router)
+    app.add_api_route("/", about, methods=["GET"], include_in_schema=False)
     install_error_handlers(app)
     # Added last, runs first: the request id exists before anything logs.
     app.add_middleware(RequestMiddleware, settings=settings)
