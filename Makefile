@@ -7,7 +7,7 @@ PORT ?= 8000
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 DEMO := $(CURDIR)/.demo
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench lint clean
 
 # Render the $(FRAMEWORK) template with default answers and serve it on SQLite.
 demo: .venv/.synced
@@ -31,9 +31,15 @@ test: .venv/.synced lint
 	$(UV) run --no-sync python -m tests.kit.system
 	$(UV) run --no-sync pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
+# The performance benchmark (docs/performance.md); minutes per framework, not part of `test`.
+bench: .venv/.synced
+	$(UV) run --no-sync python -m tests.kit.system wrk
+	$(UV) run --no-sync --group bench python -m bench.run $(BENCH_ARGS)
+	$(UV) run --group bench python -m bench.report
+
 lint: .venv/.synced
-	$(UV) run --no-sync ruff check hooks tests
-	$(UV) run --no-sync ruff format --check hooks tests
+	$(UV) run --no-sync ruff check hooks tests bench
+	$(UV) run --no-sync ruff format --check hooks tests bench
 
 .venv/.synced: pyproject.toml $(UV)
 	$(UV) sync --locked --python $(PYTHON) --quiet

@@ -19,7 +19,10 @@ import pytest
 PACKAGES: dict[str, tuple[str, ...]] = {
     "postgresql": ("initdb", "pg_ctl", "postgres"),
     "prometheus": ("prometheus", "promtool"),
+    "wrk": ("wrk",),
 }
+# What the test suite needs; the benchmark asks for wrk itself.
+FOR_TESTS = ("postgresql", "prometheus")
 
 
 def find(program: str) -> str | None:
@@ -31,15 +34,13 @@ def find(program: str) -> str | None:
     return candidates[0] if candidates else None
 
 
-def missing_packages() -> list[str]:
+def missing_packages(wanted: tuple[str, ...] = FOR_TESTS) -> list[str]:
     return [
-        package
-        for package, programs in PACKAGES.items()
-        if not all(find(program) for program in programs)
+        package for package in wanted if not all(find(program) for program in PACKAGES[package])
     ]
 
 
-def install(packages: list[str]) -> bool:
+def install(packages: list[str], wanted: tuple[str, ...] = FOR_TESTS) -> bool:
     if not packages:
         return True
     apt = shutil.which("apt-get")
@@ -58,7 +59,7 @@ def install(packages: list[str]) -> bool:
     ):
         if subprocess.run(command, env=env, check=False).returncode != 0:
             return False
-    return not missing_packages()
+    return not missing_packages(wanted)
 
 
 def require(*programs: str) -> dict[str, str]:
@@ -74,10 +75,11 @@ def require(*programs: str) -> dict[str, str]:
 
 
 def main() -> int:
-    missing = missing_packages()
-    if install(missing):
+    wanted = tuple(sys.argv[1:]) or FOR_TESTS
+    missing = missing_packages(wanted)
+    if install(missing, wanted):
         return 0
-    still = missing_packages()
+    still = missing_packages(wanted)
     print(f"still missing: {', '.join(still)}", file=sys.stderr)
     # Outside CI the tiers that need them skip; in CI that is a failure.
     return 1 if os.environ.get("CI") == "true" else 0

@@ -1,0 +1,75 @@
+"""The bare FastAPI baseline: the generated service's endpoints, no instrumentation.
+
+Same framework, database driver, pool settings and server as the generated
+service, so the difference measured is the cost of observability alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from sqlalchemy import Integer, String, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+def async_url(url: str) -> str:
+    if url.startswith("sqlite"):
+        return url.replace("sqlite://", "sqlite+aiosqlite://", 1)
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    engine = create_async_engine(
+        async_url(os.environ["DATABASE_URL"]),
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=2,
+        pool_pre_ping=True,
+    )
+    yield {"engine": engine, "sessions": async_sessionmaker(engine, expire_on_commit=False)}
+    await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/ready")
+async def ready(request: Request) -> dict[str, str]:
+    async with request.state.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@app.get("/")
+async def about() -> dict[str, str]:
+    return {"service": "bare", "version": "0"}
+
+
+@app.get("/api/items/{item_id}")
+async def get_item(item_id: int, request: Request) -> dict[str, Any]:
+    async with request.state.sessions() as session:
+        item = await session.scalar(select(Item).where(Item.id == item_id))
+    if item is None:
+        raise HTTPException(status_code=404)
+    return {"id": item.id, "name": item.name}

@@ -1,0 +1,189 @@
+"""Turn bench/results.json into docs/performance.md and docs/performance.png."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.json"
+DOC = ROOT / "docs" / "performance.md"
+PLOT = ROOT / "docs" / "performance.png"
+ENDPOINTS = ("trivial", "sqlite", "postgresql")
+VARIANTS = ("bare", "generated", "stack")
+TARGETS = {"trivial": 0.75, "sqlite": 0.90, "postgresql": 0.90}
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, float]]:
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        grouped.setdefault((run["framework"], run["endpoint"], run["variant"]), []).append(run)
+    return {
+        key: {
+            metric: statistics.median(r[metric] for r in group)
+            for metric in ("rps", "p50_ms", "p99_ms", "errors")
+        }
+        | {"repeats": len(group)}
+        for key, group in grouped.items()
+    }
+
+
+def plot(table: dict[tuple[str, str, str], dict[str, float]], frameworks: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(4.5 * len(frameworks), 4), squeeze=False)
+    for axis, framework in zip(axes[0], frameworks, strict=True):
+        positions = range(len(ENDPOINTS))
+        for offset, (versus, colour) in enumerate((("bare", "#4c78a8"), ("stack", "#f58518"))):
+            ratios = [
+                table[(framework, e, "generated")]["rps"] / table[(framework, e, versus)]["rps"]
+                for e in ENDPOINTS
+            ]
+            axis.bar(
+                [p + offset * 0.38 for p in positions],
+                ratios,
+                width=0.36,
+                color=colour,
+                label=f"generated / {versus}",
+            )
+        for p, endpoint in zip(positions, ENDPOINTS, strict=True):
+            axis.hlines(TARGETS[endpoint], p - 0.2, p + 0.2, colors="black", linestyles="dashed")
+        axis.axhline(1.5, color="#f58518", linestyle=":", linewidth=1)
+        axis.set_xticks([p + 0.19 for p in positions], ENDPOINTS)
+        axis.set_title(framework)
+        axis.set_ylabel("throughput ratio")
+        axis.legend(fontsize=8)
+    fig.suptitle("Throughput of the generated service relative to the bare app and the usual stack")
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+
+
+def main() -> int:
+    data = json.loads(RESULTS.read_text())
+    table = medians(data["runs"])
+    frameworks = sorted({run["framework"] for run in data["runs"]})
+    settings = data["settings"]
+    lines = [
+        "# Performance",
+        "",
+        "What observability costs in a generated service, measured by `make bench`",
+        "(`bench/run.py`). Every figure below comes from one run of that command on the",
+        "machine described; nothing is estimated. Regenerate with `make bench`.",
+        "",
+        "## Method",
+        "",
+        "- For each framework, three variants serve the same endpoints with the same",
+        "  server (gunicorn, one worker, the same worker class and threads): **bare**",
+        "  (the framework alone), **generated** (the template as shipped: JSON access",
+        "  log, metrics, tracing sampled at 100% and exported over OTLP to a local",
+        "  sink, request ids) and **stack** (the usual libraries; see `bench/apps`).",
+        f"- wrk, one thread, {settings['connections']} connections, {settings['duration']:g} s after a "
+        f"{settings['warmup']:g} s warm-up, {settings['repeats']} repeats interleaved (the",
+        "  variant that goes first rotates); tables show medians. The server is pinned",
+        "  to CPU 0 and wrk to CPU 1 with `taskset`.",
+        "- Endpoints: `GET /` (trivial, touches nothing) and `GET /api/items/42` on SQLite",
+        "  and on a local PostgreSQL 15.",
+        "",
+        "## Machine",
+        "",
+        f"- {data['machine']['cpu']}, {data['machine']['cpus']} CPUs, Linux {data['machine']['kernel']};"
+        f" measured {data['machine']['date']}; {data['machine']['wrk']}.",
+    ]
+    for framework in frameworks:
+        versions = ", ".join(f"{k} {v}" for k, v in sorted(data["versions"][framework].items()))
+        lines.append(f"- {framework}: {versions}.")
+    lines += ["", "## Throughput and latency", ""]
+    for framework in frameworks:
+        lines += [
+            f"### {framework}",
+            "",
+            "| Endpoint | Variant | req/s | p50 ms | p99 ms | non-2xx | vs bare | vs stack |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for endpoint in ENDPOINTS:
+            bare = table[(framework, endpoint, "bare")]["rps"]
+            stack = table[(framework, endpoint, "stack")]["rps"]
+            for variant in VARIANTS:
+                row = table[(framework, endpoint, variant)]
+                lines.append(
+                    f"| {endpoint} | {variant} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
+                    f"{row['p99_ms']:.2f} | {row['errors']:.0f} | {row['rps'] / bare:.2f} | "
+                    f"{row['rps'] / stack:.2f} |"
+                )
+        lines.append("")
+    lines += [
+        "## Targets",
+        "",
+        "| Framework | Target | Measured | Met |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for framework in frameworks:
+        for endpoint in ENDPOINTS:
+            generated = table[(framework, endpoint, "generated")]["rps"]
+            ratio = generated / table[(framework, endpoint, "bare")]["rps"]
+            lines.append(
+                f"| {framework} | {endpoint}: ≥ {TARGETS[endpoint]:.2f} x bare | {ratio:.2f} | "
+                f"{'yes' if ratio >= TARGETS[endpoint] else 'no'} |"
+            )
+            versus_stack = generated / table[(framework, endpoint, "stack")]["rps"]
+            lines.append(
+                f"| {framework} | {endpoint}: ≥ 1.5 x stack | {versus_stack:.2f} | "
+                f"{'yes' if versus_stack >= 1.5 else 'no'} |"
+            )
+        starts = data["cold_start_s"][framework]
+        cold = statistics.median(starts["generated"]) / statistics.median(starts["bare"])
+        lines.append(
+            f"| {framework} | cold start ≤ 1.5 x bare | {cold:.2f} | {'yes' if cold <= 1.5 else 'no'} |"
+        )
+        scrape = statistics.median(data["scrape_ms"][framework])
+        lines.append(
+            f"| {framework} | one scrape, 4 workers, ≤ 50 ms | {scrape:.1f} ms | "
+            f"{'yes' if scrape <= 50 else 'no'} |"
+        )
+    lines += [
+        "",
+        "## Cold start, memory, scrape",
+        "",
+        "| Framework | Variant | exec → /ready 200, median s | RSS master KiB | RSS worker KiB |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for framework in frameworks:
+        for variant in VARIANTS:
+            rss = data["rss_kib"].get(framework, {}).get(variant, {})
+            worker = next((v for k, v in rss.items() if k.startswith("worker")), 0)
+            lines.append(
+                f"| {framework} | {variant} | {statistics.median(data['cold_start_s'][framework][variant]):.2f} | "
+                f"{rss.get('master', 0)} | {worker} |"
+            )
+    lines += [
+        "",
+        "One `/metrics` scrape of the generated service with 4 workers in multiprocess",
+        "mode, after each worker recorded 50 routes x 18 status codes x 2 methods:",
+        "",
+    ]
+    for framework in frameworks:
+        timings = sorted(data["scrape_ms"][framework])
+        lines.append(
+            f"- {framework}: median {statistics.median(timings):.1f} ms, "
+            f"max {timings[-1]:.1f} ms over {len(timings)} scrapes."
+        )
+    lines += ["", "Spans exported to the sink during the throughput runs (OTLP requests):", ""]
+    for framework in frameworks:
+        lines.append(f"- {framework}: {data['spans_exported'][framework]} export requests.")
+    lines += ["", "![Throughput ratios](performance.png)", ""]
+    if len(sys.argv) > 1 and sys.argv[1] == "--notes":
+        lines += [Path(sys.argv[2]).read_text()]
+    DOC.write_text("\n".join(lines))
+    plot(table, frameworks)
+    print(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

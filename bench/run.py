@@ -1,0 +1,453 @@
+"""The cost of the observability stack, measured (docs/performance.md).
+
+For each framework, in one run and interleaved: the generated service as
+shipped (JSON access log, metrics, tracing at 100% exporting over OTLP to a
+local sink), the bare framework serving the same endpoints with the same
+server settings, and the usual library stack. wrk drives each on a trivial
+endpoint (``GET /``) and a database read (``GET /api/items/{item_id}``) on
+SQLite and PostgreSQL. The server is pinned to one CPU and wrk to the other.
+
+    make bench                      # everything, a few minutes per framework
+    make bench BENCH_ARGS="--quick" # one short repeat, to check the harness
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.kit.postgres import PostgresServer  # noqa: E402
+from tests.kit.project import Project, free_port, procfile  # noqa: E402
+from tests.kit.render import FRAMEWORKS, render  # noqa: E402
+
+APPS = ROOT / "bench" / "apps"
+WORK = ROOT / ".bench"
+RESULTS = ROOT / "bench" / "results.json"
+SEED_ITEMS = 100
+
+# What each framework's baselines need on top of the generated project's own dependencies.
+STACK_PACKAGES = {
+    "fastapi": ["prometheus-fastapi-instrumentator>=7"],
+    "flask": ["prometheus-flask-exporter>=0.23"],
+    "django": ["django-prometheus>=2.3"],
+}
+# The bare and stack apps run under the same gunicorn worker as the generated service.
+BASELINE_SERVER = {
+    "fastapi": ["-k", "uvicorn_worker.UvicornWorker"],
+    "flask": ["-k", "gthread", "--threads", "8"],
+    "django": ["-k", "gthread", "--threads", "8"],
+}
+
+
+class DiscardingSink:
+    """An OTLP/HTTP endpoint that accepts and drops spans: export happens, decoding does not."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                self.rfile.read(length)
+                sink.requests += 1
+                sink.bytes += length
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@dataclass
+class Variant:
+    name: str  # bare, generated, stack
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+
+
+@dataclass
+class Run:
+    framework: str
+    variant: str
+    endpoint: str
+    repeat: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    cold_start_s: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    rss_kib: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    scrape_ms: dict[str, list[float]] = field(default_factory=dict)
+    spans_exported: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "?",
+    }
+
+
+def get(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except OSError:
+        return 0
+
+
+def seed_sqlite(url: str) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        connection.executemany(
+            "INSERT INTO items (name) VALUES (?)", [(f"item {n}",) for n in range(SEED_ITEMS)]
+        )
+
+
+def seed_postgres(server: PostgresServer, database: str) -> None:
+    with server.connect(database) as connection, connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO items (name) VALUES (%s)", [(f"item {n}",) for n in range(SEED_ITEMS)]
+        )
+
+
+class Server:
+    """One variant's process, pinned to CPU 0, logging to a file as a container would."""
+
+    def __init__(self, variant: Variant, port: int, log: Path) -> None:
+        self.port = port
+        self.log = log.open("wb")
+        env = {**variant.env, "PORT": str(port)}
+        command = [part.replace("$PORT", str(port)) for part in variant.command]
+        if shutil.which("taskset"):
+            command = ["taskset", "-c", "0", *command]
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            command,
+            cwd=variant.cwd,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.ready_after = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}; see {self.log.name}"
+                )
+            if get(f"http://127.0.0.1:{self.port}/ready", timeout=1) == 200:
+                return time.monotonic() - self.started
+            time.sleep(0.01)
+        raise RuntimeError(f"server not ready within {timeout}s; see {self.log.name}")
+
+    def rss(self) -> dict[str, int]:
+        pids = [self.process.pid, *children(self.process.pid)]
+        return {
+            ("master" if pid == self.process.pid else f"worker {n}"): rss_kib(pid)
+            for n, pid in enumerate(pids)
+        }
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return sorted(found)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+WRK_LINE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$")
+
+
+def wrk(url: str, seconds: float, connections: int) -> tuple[float, float, float, int]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "1", *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        errors += int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        errors += sum(int(n) for n in match.groups())
+    percentiles = {}
+    for line in out.splitlines():
+        if match := WRK_LINE.match(line):
+            value = float(match.group(2)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(3)]
+            percentiles[match.group(1)] = value
+    return rps, percentiles.get("50", 0.0), percentiles.get("99", 0.0), errors
+
+
+def variants(framework: str, project: Project, base_env: dict[str, str]) -> list[Variant]:
+    web = procfile(project.path)["web"].split()
+    gunicorn = str(project.bin / "gunicorn")
+    baseline = [
+        gunicorn,
+        "--workers",
+        "1",
+        "--bind",
+        "0.0.0.0:$PORT",
+        *BASELINE_SERVER[framework],
+        "--keep-alive",
+        "5",
+        "--chdir",
+        str(APPS),
+    ]
+    generated = [gunicorn if web[0] == "gunicorn" else web[0], *web[1:]]
+    return [
+        Variant("bare", [*baseline, f"{framework}_bare:app"], APPS, base_env),
+        Variant("generated", generated, project.path, base_env),
+        Variant("stack", [*baseline, f"{framework}_stack:app"], APPS, base_env),
+    ]
+
+
+def bench_framework(
+    framework: str,
+    args: argparse.Namespace,
+    results: Results,
+    postgres: PostgresServer,
+    sink: DiscardingSink,
+) -> None:
+    print(f"== {framework}", flush=True)
+    shutil.rmtree(WORK / framework, ignore_errors=True)
+    project = Project(framework, render(framework, WORK / framework))
+    project.install()
+    subprocess.run(
+        [
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(project.bin / "python"),
+            *STACK_PACKAGES[framework],
+        ],
+        check=True,
+    )
+    report = subprocess.run(
+        [
+            str(project.bin / "python"),
+            "-c",
+            "import importlib.metadata as m, json, platform\n"
+            "names = ['fastapi', 'flask', 'django', 'gunicorn', 'uvicorn', 'sqlalchemy', 'psycopg',"
+            " 'structlog', 'opentelemetry-sdk', 'prometheus-client']\n"
+            "found = {n: m.version(n) for n in names if any(True for _ in m.distributions(name=n))}\n"
+            "found['python'] = platform.python_version()\n"
+            "print(json.dumps(found))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    results.versions[framework] = json.loads(report.stdout)
+    sqlite_url = f"sqlite:///{WORK / framework / 'bench.sqlite3'}"
+    Path(sqlite_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    database = f"bench_{framework}"
+    with postgres.connect() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}"')
+    pg_url = postgres.create_database(database)
+    common = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "info",
+        "ENVIRONMENT": "production",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DRAIN_DELAY": "0",
+    }
+    for url in (sqlite_url, pg_url):
+        project.release(**common, DATABASE_URL=url)
+    seed_sqlite(sqlite_url)
+    seed_postgres(postgres, database)
+
+    endpoints = [
+        ("trivial", sqlite_url, "/"),
+        ("sqlite", sqlite_url, "/api/items/42"),
+        ("postgresql", pg_url, "/api/items/42"),
+    ]
+    exported_before = sink.requests
+    for endpoint, url, path in endpoints:
+        env = project.env(**common, DATABASE_URL=url)
+        for repeat in range(args.repeats):
+            order = variants(framework, project, env)
+            order = order[repeat % 3 :] + order[: repeat % 3]  # interleave, rotating who goes first
+            for variant in order:
+                port = free_port()
+                server = Server(variant, port, WORK / framework / f"{variant.name}.log")
+                try:
+                    target = f"http://127.0.0.1:{port}{path}"
+                    wrk(target, args.warmup, args.connections)
+                    rps, p50, p99, errors = wrk(target, args.duration, args.connections)
+                    if endpoint == "trivial" and repeat == 0:
+                        results.rss_kib.setdefault(framework, {})[variant.name] = server.rss()
+                finally:
+                    server.stop()
+                results.runs.append(
+                    Run(framework, variant.name, endpoint, repeat, rps, p50, p99, errors)
+                )
+                print(
+                    f"  {endpoint:10} {variant.name:9} #{repeat}: {rps:8.0f} req/s "
+                    f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms errors {errors}",
+                    flush=True,
+                )
+    results.spans_exported[framework] = sink.requests - exported_before
+
+    env = project.env(**common, DATABASE_URL=sqlite_url)
+    starts: dict[str, list[float]] = {}
+    for _ in range(args.cold_starts):
+        for variant in variants(framework, project, env):
+            server = Server(variant, free_port(), WORK / framework / f"cold-{variant.name}.log")
+            starts.setdefault(variant.name, []).append(server.ready_after)
+            server.stop()
+    results.cold_start_s[framework] = starts
+    results.scrape_ms[framework] = scrape_timings(project, env)
+
+
+def scrape_timings(project: Project, env: dict[str, str], workers: int = 4) -> list[float]:
+    """One /metrics scrape with 50 routes x every status code, 4 workers, multiprocess mode."""
+    directory = WORK / project.framework / "multiproc"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    env = {**env, "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    port = free_port()
+    web = procfile(project.path)["web"].split()
+    server = Server(
+        Variant("generated", [str(project.bin / web[0]), *web[1:]], project.path, env),
+        port,
+        WORK / project.framework / "scrape.log",
+    )
+    try:
+        # Every worker records every series once, as after a day of varied traffic.
+        fill = (
+            f"from {project.package}.metrics import observe_request\n"
+            "for r in range(50):\n"
+            "    for s in (200, 201, 204, 301, 304, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504):\n"
+            "        for m in ('GET', 'POST'):\n"
+            "            observe_request(m, f'/api/resource{r}/{{id}}', s, 'internal_error' if s >= 500 else '', 0.01)\n"
+        )
+        for _ in range(workers):
+            subprocess.run([str(project.bin / "python"), "-c", fill], env=env, check=True)
+        timings = []
+        for _ in range(20):
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+                response.read()
+            timings.append((time.perf_counter() - started) * 1000)
+        return timings
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="1 repeat of 3 s: checks the harness")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.repeats, args.cold_starts = 3.0, 1.0, 1, 1
+    if not shutil.which("wrk"):
+        print("wrk is missing: install it (apt-get install wrk)", file=sys.stderr)
+        return 1
+
+    WORK.mkdir(exist_ok=True)
+    results = Results(machine=machine())
+    sink = DiscardingSink()
+    postgres = PostgresServer()
+    try:
+        for framework in args.frameworks.split(","):
+            bench_framework(framework, args, results, postgres, sink)
+    finally:
+        postgres.close()
+    payload = asdict(results)
+    payload["settings"] = {k: v for k, v in vars(args).items()}
+    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}; `python -m bench.report` writes docs/performance.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
