@@ -32,8 +32,8 @@ test: .venv/.synced lint
 	$(UV) run --no-sync pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 lint: .venv/.synced
-	$(UV) run --no-sync ruff check hooks tests
-	$(UV) run --no-sync ruff format --check hooks tests
+	$(UV) run --no-sync ruff check hooks tests monitoring
+	$(UV) run --no-sync ruff format --check hooks tests monitoring
 
 .venv/.synced: pyproject.toml $(UV)
 	$(UV) sync --locked --python $(PYTHON) --quiet
