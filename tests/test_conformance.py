@@ -774,9 +774,13 @@ def test_several_workers_report_runtime_metrics(boot: Boot) -> None:
         found = samples(text, name)
         assert {int(s.labels["pid"]) for s in found} == expected, name
         assert all(s.value > 0 for s in found), name
-    collections = samples(text, "python_gc_collections_total")
-    assert {s.labels["generation"] for s in collections} >= {"0"}
-    assert sum(s.value for s in collections) > 0
+    for name in (
+        "python_gc_collections_total",
+        "python_gc_objects_collected_total",
+        "python_gc_objects_uncollectable_total",
+    ):
+        assert {s.labels["generation"] for s in samples(text, name)} == {"0", "1", "2"}, name
+    assert total(text, "python_gc_collections_total") > 0
     openmetrics = families(scrape(service, OPENMETRICS).text, openmetrics=True)
     assert openmetrics["process_cpu_seconds"].type == "counter"
 

@@ -161,6 +161,9 @@ class _GcCounts:
             if MULTIPROCESS
             else {}
         )
+        for counter in self._counters.values():  # every series exists from the start
+            for generation in range(len(self._seen)):
+                counter.labels(str(generation))
 
     def flush(self) -> None:
         if not self._counters or not self._lock.acquire(blocking=False):
