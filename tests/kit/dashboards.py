@@ -129,10 +129,6 @@ def selectors(expr: str) -> list[Node]:
     return [n for n in walk(parse(expr)) if isinstance(n.node, promql_parser.VectorSelector)]
 
 
-def metric_names(expr: str) -> set[str]:
-    return {str(node.node.name) for node in selectors(expr) if node.node.name}
-
-
 def matchers(selector: Any) -> dict[str, str]:
     return {m.name: m.value for m in selector.matchers.matchers}
 
