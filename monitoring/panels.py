@@ -194,6 +194,17 @@ def dashboard(uid: str, title: str, description: str, rows: list[list[Spec]]) ->
         .refresh("30s")
         .timezone("browser")
         .variables(variables())
+        # Grafana's own annotations and alerts, as every exported dashboard lists them.
+        .annotation(
+            builder.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+            .type("dashboard")
+            .built_in(1)
+        )
         .link(
             builder.DashboardLink("Observability kit")
             .type(DashboardLinkType.DASHBOARDS)

@@ -60,6 +60,8 @@ def test_json_model(name: str) -> None:
     text = (kit.DASHBOARDS / name).read_text()
     # File provisioning leaves __inputs placeholders literal (grafana#10786).
     assert "__inputs" not in board and "${DS_" not in text
+    assert isinstance(board["annotations"]["list"], list)
+    assert isinstance(board["links"], list) and isinstance(board["tags"], list)
 
 
 def test_uids_are_unique() -> None:
