@@ -38,8 +38,8 @@ bench: .venv/.synced
 	$(UV) run --group bench python -m bench.report
 
 lint: .venv/.synced
-	$(UV) run --no-sync ruff check hooks tests bench
-	$(UV) run --no-sync ruff format --check hooks tests bench
+	$(UV) run --no-sync ruff check hooks tests bench monitoring
+	$(UV) run --no-sync ruff format --check hooks tests bench monitoring
 
 .venv/.synced: pyproject.toml $(UV)
 	$(UV) sync --locked --python $(PYTHON) --quiet

@@ -108,6 +108,7 @@ def test_readiness_checks_the_database(service: Service) -> None:
     body = response.json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["status"] == "ok"
+    assert samples(scrape(service).text, "service_ready")[0].value == 1
 
 
 def test_root_names_the_service_and_is_counted(service: Service) -> None:
@@ -495,7 +496,7 @@ def test_metrics_are_the_contracts(service: Service) -> None:
     expected = {
         "http_server_request_duration_seconds": "histogram",
         "http_server_active_requests": "gauge",
-        "db_client_connection_count": "gauge",
+        "db_client_connections": "gauge",
         "db_client_connection_max": "gauge",
         "db_client_connection_pending_requests": "gauge",
         "db_client_connection_timeouts": "counter",
@@ -520,7 +521,7 @@ def test_metrics_are_the_contracts(service: Service) -> None:
     }
     states = {
         s.labels["db_client_connection_state"]
-        for s in samples(response.text, "db_client_connection_count")
+        for s in samples(response.text, "db_client_connections")
     }
     assert states == {"idle", "used"}
     assert (
@@ -683,10 +684,12 @@ def test_an_unreachable_database_is_a_fast_503(boot: Boot, tmp_path: Path) -> No
     service = boot(release=False, DATABASE_URL=f"sqlite:///{missing}")
     assert httpx.get(service.base_url + "/healthz").status_code == 200
 
+    assert not samples(scrape(service).text, "service_ready")  # unknown before any check
     ready = httpx.get(service.base_url + "/ready")
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
     assert ready.json()["checks"]["database"]["status"] == "error"
+    assert samples(scrape(service).text, "service_ready")[0].value == 0
 
     started = time.monotonic()
     response = httpx.get(service.base_url + "/api/items")
@@ -789,6 +792,47 @@ def test_several_workers_share_their_metrics(boot: Boot) -> None:
     assert total(text, "db_client_connection_max", db_client_connection_pool_name="default") == 20
 
 
+def server_pids(master: int) -> set[int]:
+    """The master and its children, from /proc."""
+    pids = {master}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def test_several_workers_report_runtime_metrics(boot: Boot) -> None:
+    service = boot(WEB_CONCURRENCY="2")
+    with service.client() as client:
+        for _ in range(20):
+            assert client.get("/api/items", headers={"Connection": "close"}).status_code == 200
+    text = scrape(service).text
+    expected = server_pids(service.process.pid)
+    assert len(expected) == 3  # the master and two workers
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ):
+        found = samples(text, name)
+        assert {int(s.labels["pid"]) for s in found} == expected, name
+        assert all(s.value > 0 for s in found), name
+    for name in (
+        "python_gc_collections_total",
+        "python_gc_objects_collected_total",
+        "python_gc_objects_uncollectable_total",
+    ):
+        assert {s.labels["generation"] for s in samples(text, name)} == {"0", "1", "2"}, name
+    assert total(text, "python_gc_collections_total") > 0
+    openmetrics = families(scrape(service, OPENMETRICS).text, openmetrics=True)
+    assert openmetrics["process_cpu_seconds"].type == "counter"
+
+
 def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> None:
     drain = 1.0
     service = boot(DRAIN_DELAY=str(drain))
@@ -825,6 +869,7 @@ def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> No
     first_503 = next(t for t, code in ready_codes if code == 503)
     assert first_503 < 0.1
     assert all(code == 503 for t, code in ready_codes if t >= first_503)
+    assert samples(scrape(service).text, "service_ready")[0].value == 0
     assert httpx.get(service.base_url + "/healthz").status_code == 200
 
     # After the drain delay the listener is closed: refused, not left hanging.

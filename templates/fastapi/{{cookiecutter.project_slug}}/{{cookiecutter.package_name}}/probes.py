@@ -9,7 +9,7 @@ from . import lifecycle
 from .config import get_settings
 from .db import Database
 from .logging import get_logger
-from .metrics import exposition
+from .metrics import exposition, record_readiness
 
 router = APIRouter(include_in_schema=False)
 log = get_logger(__name__)
@@ -25,6 +25,7 @@ async def healthz() -> dict[str, str]:
 async def ready(request: Request) -> JSONResponse:
     global _last_ready
     if lifecycle.is_draining():
+        record_readiness(False)
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     database: Database = request.state.database
     timeout = get_settings().ready_timeout
@@ -36,6 +37,7 @@ async def ready(request: Request) -> JSONResponse:
     except Exception as exc:
         check = {"status": "error", "error": str(exc).splitlines()[0][:200] or type(exc).__name__}
     ok = check["status"] == "ok"
+    record_readiness(ok)
     if ok != _last_ready:
         (log.info if ok else log.warning)("readiness changed", ready=ok, database=check)
         _last_ready = ok

@@ -1,0 +1,1 @@
+"""The kit's dashboards, one module each."""

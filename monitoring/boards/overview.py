@@ -1,0 +1,182 @@
+"""Service overview: the RED view of one or more services (rate, errors, duration)."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from ..panels import RATE, REQUESTS, Query, dashboard, graph, named_routes, ranking, sel, single
+
+COUNT = f"{REQUESTS}_count"
+BUCKET = f"{REQUESTS}_bucket"
+QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+FIVE_XX = 'http_response_status_code=~"5.."'
+OVERLOADED = 'error_type="overloaded"'
+DATABASE = 'error_type="database_unavailable"'
+
+
+def _rate(*matchers: str, by: str = "") -> str:
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping} (rate({COUNT}{sel(*matchers)}[{RATE}]))"
+
+
+def _quantile(q: float, by: str = "le") -> str:
+    return f"histogram_quantile({q}, sum by ({by}) (rate({BUCKET}{sel()}[{RATE}])))"
+
+
+def _error_ratio(by: str) -> str:
+    errors = _rate(FIVE_XX, by=by)
+    # Without any 5xx the ratio is 0, not "no data".
+    return f"({errors} or {_rate(by=by)} * 0) / {_rate(by=by)}"
+
+
+def build() -> Dashboard:
+    stats = [
+        single(
+            "Request rate",
+            "Requests per second answered by the selected instances (probes and scrapes "
+            "are not counted).",
+            "reqps",
+            Query(_rate(), "requests"),
+        ),
+        single(
+            "Error ratio (5xx)",
+            "Share of requests answered with a 5xx status, whatever the cause.",
+            "percentunit",
+            Query(f"({_rate(FIVE_XX)} or vector(0)) / {_rate()}", "5xx"),
+            steps=[(None, "green"), (0.001, "orange"), (0.01, "red")],
+        ),
+        single(
+            "Latency p99",
+            "99th percentile of the request duration, from the duration histogram.",
+            "s",
+            Query(_quantile(0.99), "p99"),
+            steps=[(None, "green"), (0.5, "orange"), (1, "red")],
+        ),
+        single(
+            "Active requests",
+            "Requests in flight right now, summed over the instances.",
+            "short",
+            Query(f"sum(http_server_active_requests{sel()})", "in flight"),
+        ),
+        single(
+            "503 load shedding",
+            "Requests refused with 503 overloaded because a worker already served "
+            "MAX_IN_FLIGHT requests.",
+            "reqps",
+            Query(f"{_rate(OVERLOADED)} or vector(0)", "overloaded"),
+            steps=[(None, "green"), (0.001, "red")],
+        ),
+        single(
+            "503 database",
+            "Requests answered 503 database_unavailable: the database was unreachable, "
+            "the pool had no connection in time, or a statement timed out.",
+            "reqps",
+            Query(f"{_rate(DATABASE)} or vector(0)", "database"),
+            steps=[(None, "green"), (0.001, "red")],
+        ),
+    ]
+    route_legend = "{{http_request_method}} {{http_route}}"
+    return dashboard(
+        "kit-service-overview",
+        "Service overview",
+        "Rate, errors and duration of the kit's HTTP services (docs/contract.md, section 7).",
+        [
+            stats,
+            [
+                graph(
+                    "Request rate by route",
+                    "Requests per second by method and route template; requests that "
+                    "matched no route are shown as (no route).",
+                    "reqps",
+                    Query(named_routes(_rate(by="http_request_method, http_route")), route_legend),
+                ),
+                graph(
+                    "Error ratio (5xx) by route",
+                    "Share of each route's requests answered with a 5xx status, and of all "
+                    "requests together.",
+                    "percentunit",
+                    Query(named_routes(_error_ratio("http_route")), "{{http_route}}"),
+                    Query(_error_ratio(""), "all routes"),
+                ),
+            ],
+            [
+                graph(
+                    "Latency percentiles",
+                    "p50, p90 and p99 of the request duration over all routes. Exemplars "
+                    "(dots) link to the trace of a sampled request.",
+                    "s",
+                    *(Query(_quantile(q), name, exemplar=True) for name, q in QUANTILES),
+                ),
+                graph(
+                    "Latency by route",
+                    "p50, p90 and p99 of the request duration by route template, with "
+                    "exemplars that link to traces.",
+                    "s",
+                    *(
+                        Query(
+                            named_routes(_quantile(q, "le, http_route")),
+                            f"{name} {{{{http_route}}}}",
+                            exemplar=True,
+                        )
+                        for name, q in QUANTILES
+                    ),
+                ),
+            ],
+            [
+                graph(
+                    "Status codes",
+                    "Requests per second by HTTP status code, stacked.",
+                    "reqps",
+                    Query(_rate(by="http_response_status_code"), "{{http_response_status_code}}"),
+                    width=8,
+                    stacked=True,
+                ),
+                graph(
+                    "5xx by cause",
+                    "Server errors by status and error type: internal_error (500, a bug), "
+                    "overloaded (503, load shedding), database_unavailable (503, the "
+                    "database).",
+                    "reqps",
+                    Query(
+                        _rate(FIVE_XX, by="http_response_status_code, error_type"),
+                        "{{http_response_status_code}} {{error_type}}",
+                    ),
+                    width=8,
+                    stacked=True,
+                ),
+                graph(
+                    "Active requests",
+                    "Requests in flight by method, summed over the instances; it nears "
+                    "MAX_IN_FLIGHT per worker before load shedding starts.",
+                    "short",
+                    Query(
+                        f"sum by (http_request_method) (http_server_active_requests{sel()})",
+                        "{{http_request_method}}",
+                    ),
+                    width=8,
+                ),
+            ],
+            [
+                ranking(
+                    "Top routes",
+                    "The ten busiest routes, in requests per second, at the end of the range.",
+                    "reqps",
+                    Query(
+                        named_routes(f"topk(10, {_rate(by='http_request_method, http_route')})"),
+                        route_legend,
+                        instant=True,
+                    ),
+                ),
+                ranking(
+                    "Slowest routes (p99)",
+                    "The ten routes with the highest p99 duration at the end of the range.",
+                    "s",
+                    Query(
+                        named_routes(f"topk(10, {_quantile(0.99, 'le, http_route')})"),
+                        "{{http_route}}",
+                        instant=True,
+                    ),
+                ),
+            ],
+        ],
+    )

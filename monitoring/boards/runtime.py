@@ -1,0 +1,124 @@
+"""Runtime: CPU, memory, file descriptors, garbage collection and restarts.
+
+With several workers (multiprocess mode) the services report every process
+of the server with a ``pid`` label (contract, section 7); every query sums
+or picks over the processes, so the board reads the same in both modes.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from ..panels import RATE, Query, dashboard, graph, sel, single
+
+
+def build() -> Dashboard:
+    return dashboard(
+        "kit-runtime",
+        "Runtime",
+        "Processes of the services: CPU, memory, file descriptors, garbage collection and "
+        "restarts, summed over the server's master and workers.",
+        [
+            [
+                single(
+                    "Uptime",
+                    "Time since the oldest process of each instance started (with several "
+                    "workers, the server's master).",
+                    "s",
+                    Query(
+                        f"time() - min by (instance) (process_start_time_seconds{sel()})",
+                        "{{instance}}",
+                    ),
+                    width=6,
+                ),
+                single(
+                    "Processes",
+                    "Server processes reporting: one per instance, or the master and each "
+                    "worker with several workers.",
+                    "short",
+                    Query(f"count(process_start_time_seconds{sel()})", "processes"),
+                    width=6,
+                ),
+                single(
+                    "Resident memory",
+                    "Resident memory of all processes of the selected instances.",
+                    "bytes",
+                    Query(f"sum(process_resident_memory_bytes{sel()})", "resident"),
+                    width=6,
+                ),
+                single(
+                    "Targets up",
+                    "Instances whose /metrics Prometheus scraped successfully last time.",
+                    "short",
+                    Query(f"sum(up{sel()})", "up"),
+                    width=6,
+                ),
+            ],
+            [
+                graph(
+                    "CPU",
+                    "CPU time used per second, by instance (100% is one core).",
+                    "percentunit",
+                    Query(
+                        f"sum by (instance) (rate(process_cpu_seconds_total{sel()}[{RATE}]))",
+                        "{{instance}}",
+                    ),
+                ),
+                graph(
+                    "Resident memory",
+                    "Resident memory by instance, summed over its processes.",
+                    "bytes",
+                    Query(
+                        f"sum by (instance) (process_resident_memory_bytes{sel()})",
+                        "{{instance}}",
+                    ),
+                ),
+            ],
+            [
+                graph(
+                    "Open file descriptors",
+                    "Open file descriptors by instance (sockets included), and the limit "
+                    "of one process.",
+                    "short",
+                    Query(f"sum by (instance) (process_open_fds{sel()})", "{{instance}}"),
+                    Query(f"min by (instance) (process_max_fds{sel()})", "limit {{instance}}"),
+                ),
+                graph(
+                    "Garbage collections",
+                    "Python garbage collections per second, by generation.",
+                    "ops",
+                    Query(
+                        f"sum by (generation) (rate(python_gc_collections_total{sel()}[{RATE}]))",
+                        "generation {{generation}}",
+                    ),
+                ),
+            ],
+            [
+                graph(
+                    "Objects collected",
+                    "Objects freed by the garbage collector per second, by generation, "
+                    "and uncollectable objects found.",
+                    "ops",
+                    Query(
+                        "sum by (generation) "
+                        f"(rate(python_gc_objects_collected_total{sel()}[{RATE}]))",
+                        "generation {{generation}}",
+                    ),
+                    Query(
+                        f"sum(rate(python_gc_objects_uncollectable_total{sel()}[{RATE}]))",
+                        "uncollectable",
+                    ),
+                ),
+                graph(
+                    "Youngest process age",
+                    "Age of the most recently started process of each instance: it drops "
+                    "to zero whenever a worker or the service restarts.",
+                    "s",
+                    Query(
+                        f"min by (instance) (time() - process_start_time_seconds{sel()})",
+                        "{{instance}}",
+                    ),
+                ),
+            ],
+        ],
+    )

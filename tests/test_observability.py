@@ -1,0 +1,347 @@
+"""The dashboards and rules against a real Prometheus scraping every framework's service.
+
+One Prometheus (1 s scrapes, exemplar storage, the kit's rules) scrapes, for
+each framework, two instances booted from the rendered template with the
+scrape job of the project's own deploy/prometheus/prometheus.yml:
+
+- ``main``, one process with exemplars, ``MAX_IN_FLIGHT=2`` so that a request
+  arriving during two slow uploads is shed (503 overloaded);
+- ``broken``, two workers (multiprocess metrics) and a database it cannot
+  reach (503 database_unavailable, readiness failing).
+
+The traffic covers 2xx, 4xx, 5xx (500 from a dropped table) and a slow
+request. Then, for each framework separately, every dashboard query must
+return data, and the latency exemplars must name spans the services exported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.kit import dashboards as kit
+from tests.kit.http import RawResponse, slow_post_json
+from tests.kit.otlp import OtlpSink
+from tests.kit.project import Project, Service, free_port
+from tests.kit.prometheus import Prometheus, finite_values
+from tests.kit.render import FRAMEWORKS, KIT_ROOT, render
+from tests.kit.system import require
+
+# Every framework in one Prometheus: the whole module runs on one xdist worker.
+pytestmark = [pytest.mark.boot, pytest.mark.xdist_group("prometheus")]
+
+RATE = "60s"  # $__rate_interval: longer than the whole traffic, so every rate sees it
+UNREACHABLE_JOB = "kit-unreachable"
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
+
+
+@dataclass
+class Deployed:
+    framework: str
+    project: Project
+    job: str
+    scrape: dict[str, Any]
+    services: dict[str, Service] = field(default_factory=dict)
+    sinks: list[OtlpSink] = field(default_factory=list)
+
+    def boot(self, name: str, workdir: Path, release: bool, **env: str) -> None:
+        sink = OtlpSink()
+        self.sinks.append(sink)
+        settings = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, **FAST_EXPORT, **env}
+        if release:
+            self.project.release(**settings)
+        service = self.project.start(workdir, **settings)
+        service.sink = sink
+        self.services[name] = service
+
+    def instance(self, name: str) -> str:
+        return f"127.0.0.1:{self.services[name].port}"
+
+    def server_trace_ids(self) -> set[str]:
+        return {s.trace_id for sink in self.sinks for s in sink.snapshot() if s.kind == "SERVER"}
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.kill()
+        for sink in self.sinks:
+            sink.close()
+
+
+@dataclass
+class Stack:
+    prometheus: Prometheus
+    deployed: dict[str, Deployed]
+    start: float
+    end: float = 0.0
+
+
+def deploy(framework: str, root: Path) -> Deployed:
+    path = render(framework, root / "render", project_name=f"Kit {framework}")
+    config = yaml.safe_load((path / "deploy/prometheus/prometheus.yml").read_text())
+    (scrape,) = config["scrape_configs"]
+    return Deployed(framework, Project(framework, path), scrape["job_name"], scrape)
+
+
+def install_and_boot(deployed: Deployed, root: Path) -> None:
+    deployed.project.install()
+    main = root / "main"
+    main.mkdir(parents=True)
+    deployed.boot(
+        "main",
+        main,
+        release=True,
+        DATABASE_URL=f"sqlite:///{main / 'db.sqlite3'}",
+        MAX_IN_FLIGHT="2",
+    )
+    deployed.boot(
+        "broken",
+        root / "broken",
+        release=False,
+        DATABASE_URL=f"sqlite:///{root / 'no' / 'such' / 'dir' / 'db.sqlite3'}",
+        WEB_CONCURRENCY="2",
+    )
+
+
+def expect(response: httpx.Response | RawResponse, status: int, error: str | None = None) -> None:
+    code = response.status_code if isinstance(response, httpx.Response) else response.status
+    assert code == status, f"expected {status}, got {code}"
+    if error:
+        assert response.json()["error"] == error
+
+
+def drive(deployed: Deployed) -> None:
+    """Traffic with every kind of answer the dashboards show."""
+    main, broken = deployed.services["main"], deployed.services["broken"]
+    with main.client() as client:
+        for round_ in range(3):
+            expect(client.get("/api/items"), 200)
+            created = client.post("/api/items", json={"name": f"round {round_}"})
+            expect(created, 201)
+            expect(client.get(f"/api/items/{created.json()['id']}"), 200)
+            expect(client.get("/api/items/987654321"), 404)
+            expect(client.get("/no/such/page"), 404)
+            expect(client.post("/api/items", json={}), 422)
+            expect(client.delete("/api/items"), 405)
+            expect(client.get("/ready"), 200)
+            time.sleep(1)
+
+        # Slow requests, and one shed while they hold both slots.
+        slow: dict[int, RawResponse] = {}
+        uploads = [
+            threading.Thread(
+                target=lambda n=n: slow.update(
+                    {n: slow_post_json(main.port, "/api/items", {"name": "slow"}, seconds=1.5)}
+                )
+            )
+            for n in range(2)
+        ]
+        for upload in uploads:
+            upload.start()
+        time.sleep(0.7)
+        expect(client.get("/api/items"), 503, "overloaded")
+        for upload in uploads:
+            upload.join()
+        for response in slow.values():
+            expect(response, 201)
+
+        # A bug: the code finds a schema it does not expect.
+        database = Path(main.env["DATABASE_URL"].removeprefix("sqlite:///"))
+        with sqlite3.connect(database) as connection:
+            (schema,) = connection.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+            ).fetchone()
+            connection.execute("ALTER TABLE items RENAME TO items_away")
+        expect(client.get("/api/items"), 500, "internal_error")
+        with sqlite3.connect(database) as connection:
+            connection.execute("DROP TABLE items_away")
+            connection.execute(schema)
+        expect(client.get("/api/items"), 200)
+
+    with broken.client() as client:
+        for _ in range(4):
+            expect(client.get("/api/items"), 503, "database_unavailable")
+            expect(client.get("/ready"), 503)
+            time.sleep(0.5)
+
+
+def prometheus_config(deployed: dict[str, Deployed]) -> dict[str, Any]:
+    jobs = []
+    for item in deployed.values():
+        # The project's own scrape job, pointed at the instances booted here.
+        jobs.append(
+            {
+                **item.scrape,
+                "static_configs": [{"targets": [item.instance("main"), item.instance("broken")]}],
+            }
+        )
+    jobs.append(
+        {"job_name": UNREACHABLE_JOB, "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]}
+    )
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(KIT_ROOT / "grafana" / "rules" / "*.yml")],
+        "scrape_configs": jobs,
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    binary = require("prometheus")["prometheus"]
+    root = tmp_path_factory.mktemp("observability")
+    # cookiecutter changes directory while it renders: one framework at a time.
+    deployed = {fw: deploy(fw, root / fw) for fw in FRAMEWORKS}
+    prometheus = None
+    try:
+        with ThreadPoolExecutor(len(deployed)) as pool:
+            list(pool.map(lambda d: install_and_boot(d, root / d.framework), deployed.values()))
+        prometheus = Prometheus(binary, root / "prometheus", prometheus_config(deployed))
+        stack = Stack(prometheus, deployed, start=time.time())
+        prometheus.wait(
+            lambda: all(
+                prometheus.query(f'up{{job="{d.job}"}} == 1', time.time()).__len__() == 2
+                for d in deployed.values()
+            ),
+            30,
+            "scraping every service",
+        )
+        with ThreadPoolExecutor(len(deployed)) as pool:
+            list(pool.map(drive, deployed.values()))
+        time.sleep(3)  # scrapes after the last request, then the rules' evaluation
+        for item in deployed.values():
+            prometheus.wait(
+                lambda item=item: bool(
+                    prometheus.query(f'slo:sli_error:ratio_rate5m{{job="{item.job}"}}', time.time())
+                ),
+                30,
+                f"recording the SLO of {item.job}",
+            )
+        stack.end = time.time()
+        yield stack
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        for item in deployed.values():
+            item.stop()
+
+
+def jobs() -> list[str]:
+    return list(FRAMEWORKS)
+
+
+def run_target(
+    stack: Stack, target: kit.Target, job: str, instance: str = ".*"
+) -> list[dict[str, Any]]:
+    expr = kit.substitute(target.expr, job=job, instance=instance, rate=RATE)
+    if target.target.get("instant"):
+        return stack.prometheus.query(expr, stack.end)
+    return stack.prometheus.query_range(expr, stack.start, stack.end)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_every_panel_query_returns_data(stack: Stack, fw: str) -> None:
+    job = stack.deployed[fw].job
+    empty = []
+    targets = list(kit.targets())
+    for target in targets:
+        if not finite_values(run_target(stack, target, job)):
+            empty.append(f"{target.where}: {kit.substitute(target.expr, job=job, rate=RATE)}")
+    assert len(targets) > 50
+    assert not empty, "queries without data:\n" + "\n".join(empty)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_every_variable_query_returns_values(stack: Stack, fw: str) -> None:
+    deployed = stack.deployed[fw]
+    for name, board in kit.load().items():
+        for variable in kit.variables(board).values():
+            if variable["type"] != "query":
+                continue
+            selector, label = kit.parse_label_values(kit.variable_query(variable))
+            match = kit.substitute(selector, job=deployed.job) if selector else None
+            values = stack.prometheus.label_values(label, match, stack.start, stack.end)
+            assert values, f"{name}: ${variable['name']} has no values"
+            if label == "job":
+                assert deployed.job in values and UNREACHABLE_JOB not in values
+            if label == "instance":
+                assert set(values) == {deployed.instance("main"), deployed.instance("broken")}
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_runtime_board_reads_one_process_and_several(stack: Stack, fw: str) -> None:
+    deployed = stack.deployed[fw]
+    board = {"runtime.json": kit.load()["runtime.json"]}
+    for name in ("main", "broken"):  # one process; a master and two workers
+        instance = kit.regex_value(deployed.instance(name))
+        for target in kit.targets(board):
+            result = run_target(stack, target, deployed.job, instance)
+            assert finite_values(result), f"{name}: {target.where}"
+    processes = stack.prometheus.query(
+        f'count by (instance) (process_start_time_seconds{{job="{deployed.job}"}})', stack.end
+    )
+    counts = {series["metric"]["instance"]: float(series["value"][1]) for series in processes}
+    assert counts == {deployed.instance("main"): 1, deployed.instance("broken"): 3}
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_latency_exemplars_lead_to_exported_spans(stack: Stack, fw: str) -> None:
+    deployed = stack.deployed[fw]
+    latency = [t for t in kit.targets() if t.target.get("exemplar")]
+    assert latency
+    spans = deployed.server_trace_ids()
+    for target in latency:
+        expr = kit.substitute(target.expr, job=deployed.job, rate=RATE)
+        found = stack.prometheus.exemplars(expr, stack.start, stack.end)
+        trace_ids = {e["labels"]["trace_id"] for series in found for e in series["exemplars"]}
+        assert trace_ids, f"{target.where}: no exemplars"
+        assert trace_ids <= spans, f"{target.where}: exemplars without a span: {trace_ids - spans}"
+        jobs_seen = {series["seriesLabels"]["job"] for series in found}
+        assert jobs_seen == {deployed.job}
+
+
+def test_every_rule_is_healthy(stack: Stack) -> None:
+    groups = stack.prometheus.api("rules")["groups"]
+    files = {}
+    for path in (KIT_ROOT / "grafana" / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            files[group["name"]] = len(group["rules"])
+    assert {group["name"]: len(group["rules"]) for group in groups} == files
+    for group in groups:
+        for rule in group["rules"]:
+            assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
+            assert not rule["lastEvaluation"].startswith("0001"), rule["name"]
+
+
+def test_alerts_follow_the_services(stack: Stack) -> None:
+    alerts = stack.prometheus.api("alerts")["alerts"]
+    not_ready = {
+        (a["labels"]["job"], a["labels"]["instance"])
+        for a in alerts
+        if a["labels"]["alertname"] == "ServiceNotReady"
+    }
+    assert not_ready == {(d.job, d.instance("broken")) for d in stack.deployed.values()}
+    down = {a["labels"]["job"] for a in alerts if a["labels"]["alertname"] == "ScrapeTargetDown"}
+    assert down == {UNREACHABLE_JOB}
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_metrics_pass_promtool(stack: Stack, fw: str) -> None:
+    promtool = require("promtool")["promtool"]
+    for name, service in stack.deployed[fw].services.items():
+        text = httpx.get(service.base_url + "/metrics").text
+        result = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+        )
+        assert result.returncode == 0 and not result.stdout.strip(), (
+            f"{name}: {result.stdout}{result.stderr}"
+        )
