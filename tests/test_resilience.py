@@ -182,9 +182,13 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
     pg.proxy.set_mode("pass")
     returned = time.monotonic()
     with service.client() as client:  # one keep-alive connection, as a load balancer keeps
-        statuses = [client.get(f"/api/items/{item_id}").status_code for _ in range(100)]
-    assert statuses == [200] * 100
-    assert time.monotonic() - returned < 2.0
+        first = client.get(f"/api/items/{item_id}")
+        recovered = time.monotonic() - returned
+        statuses = [client.get(f"/api/items/{item_id}").status_code for _ in range(99)]
+    # Serving again within 2 s of the database's return, and not by luck:
+    # the next 99 in a row succeed as well.
+    assert first.status_code == 200 and recovered < 2.0
+    assert statuses == [200] * 99
     assert call(service, "GET", "/ready").status == 200
     assert worker_pids(service) == workers_before  # recovered without a restart
 
@@ -215,14 +219,16 @@ def test_database_restart_costs_at_most_the_requests_in_flight(
         restart_began = time.monotonic()
         postgres.restart()
         restarted = time.monotonic()
-        time.sleep(1.0)
+        deadline = restarted + 15
+        while sum(o.started > restarted for o in outcomes) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
         stop.set()
 
     failed = [o for o in outcomes if o.status != 200]
     after = [o for o in outcomes if o.started > restarted]
     # The first requests after the restart already succeed: stale pooled
     # connections are detected before use, not by a failing request.
-    assert len(after) > 20 and all(o.status == 200 for o in after)
+    assert len(after) >= 40 and all(o.status == 200 for o in after)
     # Only requests under way while the server was down may fail, and they
     # fail as 503 JSON: never a 500, a hang or a dropped connection.
     for outcome in failed:
