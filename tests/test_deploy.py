@@ -42,6 +42,7 @@ from tests.kit.deploy import (
     setting_defaults,
     tool,
 )
+from tests.kit.postgres import postgres_server
 from tests.kit.project import Project
 from tests.kit.render import KIT_ROOT, render
 
@@ -607,3 +608,30 @@ def test_the_manifests_probe_paths_answer_and_sigterm_fits_the_grace_period(
     elapsed = time.monotonic() - started
     assert status == 0, service.output()
     assert elapsed < budget
+
+
+@pytest.mark.boot
+def test_ci_steps_pass_against_postgresql(project: Project) -> None:
+    # What the workflow's test job runs against its PostgreSQL service container.
+    with postgres_server() as url:
+        release = project.run(procfile(project.path)["release"], DATABASE_URL=url)
+        assert release.returncode == 0, release.stdout + release.stderr
+        tests = project.run(
+            [str(project.bin / "pytest"), "-q", "-p", "no:cacheprovider"],
+            timeout=600,
+            TEST_DATABASE_URL=url,
+        )
+        assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-3000:]
+        # The tests really ran on PostgreSQL: the items they created are there.
+        rows = project.run(
+            [
+                str(project.bin / "python"),
+                "-c",
+                "import sys, psycopg; "
+                "print(psycopg.connect(sys.argv[1]).execute('select count(*) from items')"
+                ".fetchone()[0])",
+                url,
+            ]
+        )
+        assert rows.returncode == 0, rows.stderr
+        assert int(rows.stdout) > 0
