@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from .project import procfile as procfile_lines
+
 BIN = Path(sys.executable).parent
 
 # Kubernetes versions the manifests are validated against: the newest that
@@ -132,12 +134,8 @@ def dockerignore_patterns(path: Path) -> list[str]:
 
 
 def procfile(project: Path) -> dict[str, list[str]]:
-    processes = {}
-    for line in (project / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            processes[name.strip()] = shlex.split(command)
-    return processes
+    """The Procfile's commands as argument lists, as a container runs them."""
+    return {name: shlex.split(command) for name, command in procfile_lines(project).items()}
 
 
 def setting_defaults(config_py: Path) -> dict[str, Any]:
