@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import re
+import signal
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -42,6 +44,7 @@ from tests.kit.deploy import (
     setting_defaults,
     tool,
 )
+from tests.kit.http import slow_post_json
 from tests.kit.postgres import postgres_server
 from tests.kit.project import Project
 from tests.kit.render import KIT_ROOT, render
@@ -599,15 +602,27 @@ def test_the_manifests_probe_paths_answer_and_sigterm_fits_the_grace_period(
         endpoint = one(objects, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
         assert client.get(endpoint["path"]).status_code == 200
 
+    # SIGTERM arrives after the preStop sleep; a request still in flight then
+    # completes, and the pod exits 0 before the kubelet's SIGKILL.
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]
-    budget = (
-        pod["terminationGracePeriodSeconds"] - container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    budget = pod["terminationGracePeriodSeconds"] - pre_stop
+    slow: dict[str, Any] = {}
+    upload = threading.Thread(
+        target=lambda: slow.update(
+            response=slow_post_json(service.port, "/api/items", {"name": "drained"}, seconds=3)
+        )
     )
+    upload.start()
+    time.sleep(0.5)
     started = time.monotonic()
-    status = service.stop(timeout=budget)
+    service.signal(signal.SIGTERM)
+    status = service.wait(timeout=budget)
     elapsed = time.monotonic() - started
+    upload.join()
     assert status == 0, service.output()
-    assert elapsed < budget
+    assert slow["response"].status == 201
+    assert 2 < elapsed < budget, elapsed
 
 
 @pytest.mark.boot
