@@ -10,6 +10,7 @@ The boot tier then runs gunicorn with the manifests' settings.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import signal
@@ -72,14 +73,20 @@ def web_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return next(c for c in pod["containers"] if c["name"] == "web")
 
 
-def configmap_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
-    """The plain settings a container gets: its ConfigMaps, then its own ``env`` values."""
+def container_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    """The settings a container gets: its ConfigMaps and Secrets, then its own ``env`` values
+    (references the kubelet expands, such as ``$(K8S_POD_NAME)``, are left out)."""
     env: dict[str, str] = {}
-    maps = {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "ConfigMap"}
+    named = {(obj["kind"], obj["metadata"]["name"]): obj for obj in objects}
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
-            env.update(maps[source["configMapRef"]["name"]]["data"])
-    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+            env.update(named["ConfigMap", source["configMapRef"]["name"]]["data"])
+        if "secretRef" in source:
+            data = named["Secret", source["secretRef"]["name"]]["data"]
+            env.update({key: base64.b64decode(value).decode() for key, value in data.items()})
+    for item in container.get("env", []):
+        if "value" in item and "$(" not in item["value"]:
+            env[item["name"]] = item["value"]
     return env
 
 
@@ -155,7 +162,7 @@ def test_dependencies_are_installed_in_their_own_cached_layer(generated: Path) -
 @render_tier
 def test_dockerignore_sends_what_the_build_needs_and_nothing_local(generated: Path) -> None:
     patterns = dockerignore_patterns(generated / ".dockerignore")
-    package = next(p.parent.name for p in generated.glob("*/__init__.py"))
+    package = generated.name.replace("-", "_")  # the default answers' package name
     needed = ["pyproject.toml", "uv.lock", "README.md", "Procfile", "gunicorn.conf.py"]
     needed += [p.relative_to(generated).as_posix() for p in (generated / package).rglob("*.py")]
     if (generated / "alembic.ini").exists():
@@ -442,7 +449,7 @@ def test_workflow_lints_types_tests_on_postgresql_and_builds_the_image(generated
 def test_ports_probes_and_shutdown_timings_agree_across_every_file(
     generated: Path, manifests: dict[str, list[dict[str, Any]]]
 ) -> None:
-    package = next(p.parent.name for p in generated.glob("*/__init__.py"))
+    package = generated.name.replace("-", "_")  # the default answers' package name
     defaults = setting_defaults(generated / package / "config.py")
     margin = module_constant(generated / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
     port = int(defaults["PORT"])
@@ -493,7 +500,7 @@ def test_ports_probes_and_shutdown_timings_agree_across_every_file(
     for overlay, objects in manifests.items():
         pod = one(objects, "Deployment")["spec"]["template"]["spec"]
         container = web_container(objects)
-        env = configmap_env(objects, container)
+        env = container_env(objects, container)
         k8s_port = int(env.get("PORT", port))
         named = {p["name"]: p["containerPort"] for p in container["ports"]}
 
@@ -553,13 +560,14 @@ def test_ports_probes_and_shutdown_timings_agree_across_every_file(
 # --- Boot tier: the real server with the manifests' settings --------------------
 
 
+# What the boot harness provides itself: a free port, its database and OTLP sink.
+HARNESS_PROVIDES = ("PORT", "DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
 def k8s_settings(project: Project) -> dict[str, str]:
-    """The production overlay's plain settings, minus what the test harness provides."""
+    """The production overlay's settings for the web container."""
     objects = kustomize(project.path / "deploy/k8s/overlays/production")
-    env = configmap_env(objects, web_container(objects))
-    for provided in ("PORT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES"):
-        env.pop(provided, None)
-    return env
+    return container_env(objects, web_container(objects))
 
 
 def compose_settings(project: Project) -> dict[str, str]:
@@ -594,7 +602,8 @@ def test_the_manifests_probe_paths_answer_and_sigterm_fits_the_grace_period(
 ) -> None:
     objects = kustomize(project.path / "deploy/k8s/overlays/production")
     container = web_container(objects)
-    service = boot(**k8s_settings(project))
+    settings = k8s_settings(project)
+    service = boot(**{k: v for k, v in settings.items() if k not in HARNESS_PROVIDES})
     with service.client() as client:
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
             response = client.get(container[kind]["httpGet"]["path"])
