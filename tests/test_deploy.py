@@ -11,6 +11,7 @@ The boot tier then runs gunicorn with the manifests' settings.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 import signal
@@ -93,6 +94,35 @@ def container_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> d
 # --- Container image ----------------------------------------------------------
 
 render_tier = pytest.mark.render
+
+
+@render_tier
+def test_the_template_takes_the_deploy_layer(framework: str) -> None:
+    answers = json.loads((KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text())
+    assert "deploy" in answers["_shared"], f"list 'deploy' in templates/{framework}/_shared"
+
+
+@render_tier
+def test_a_long_awkward_name_still_gives_valid_artifacts(framework: str, tmp_path: Path) -> None:
+    # The longest slug allowed names every Kubernetes object, label and the compose project.
+    project = render(framework, tmp_path, project_name="Ünïcode " + "x" * 32)
+    assert len(project.name) == 40
+    compose = run(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(project / "compose.yaml"),
+    )
+    assert compose.returncode == 0, compose.stdout
+    for overlay in OVERLAYS:
+        for obj in kustomize(project / "deploy/k8s/overlays" / overlay):
+            try:
+                kubernetes_validate.validate(obj, K8S_VERSIONS[-1], strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                assert obj["kind"] == "PodMonitor"
+            assert len(obj["metadata"]["name"]) <= 63
+    lint = run(tool("actionlint"), "-no-color", str(project / ".github/workflows/ci.yml"))
+    assert lint.returncode == 0, lint.stdout
 
 
 @render_tier
