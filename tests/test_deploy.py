@@ -27,6 +27,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from hooks.kit_hooks import exec_form
 from tests.conftest import Boot
 from tests.kit.deploy import (
     K8S_VERSIONS,
@@ -91,9 +92,10 @@ def container_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> d
     return env
 
 
-# --- Container image ----------------------------------------------------------
-
 render_tier = pytest.mark.render
+
+
+# --- The layer ------------------------------------------------------------------
 
 
 @render_tier
@@ -123,6 +125,25 @@ def test_a_long_awkward_name_still_gives_valid_artifacts(framework: str, tmp_pat
             assert len(obj["metadata"]["name"]) <= 63
     lint = run(tool("actionlint"), "-no-color", str(project / ".github/workflows/ci.yml"))
     assert lint.returncode == 0, lint.stdout
+
+
+@render_tier
+@pytest.mark.parametrize(
+    "command", ["gunicorn -b 0.0.0.0:$PORT app:app", "alembic upgrade head && seed", "a | b"]
+)
+def test_a_procfile_command_that_needs_a_shell_is_refused(command: str) -> None:
+    # Containers run the Procfile's commands without a shell (contract, section 1).
+    with pytest.raises(SystemExit, match="needs a shell"):
+        exec_form(command)
+    assert json.loads(exec_form("gunicorn -c gunicorn.conf.py 'pkg:create()'")) == [
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "pkg:create()",
+    ]
+
+
+# --- Container image ----------------------------------------------------------
 
 
 @render_tier
