@@ -32,6 +32,7 @@ from tests.conftest import Boot
 from tests.kit.deploy import (
     K8S_VERSIONS,
     OVERLAYS,
+    actionlint,
     dockerfile,
     dockerignore_patterns,
     dockerignored,
@@ -48,7 +49,7 @@ from tests.kit.deploy import (
     tool,
 )
 from tests.kit.http import slow_post_json
-from tests.kit.postgres import postgres_server
+from tests.kit.postgres import PostgresServer
 from tests.kit.project import Project
 from tests.kit.render import KIT_ROOT, render
 
@@ -123,7 +124,7 @@ def test_a_long_awkward_name_still_gives_valid_artifacts(framework: str, tmp_pat
             except kubernetes_validate.SchemaNotFoundError:
                 assert obj["kind"] == "PodMonitor"
             assert len(obj["metadata"]["name"]) <= 63
-    lint = run(tool("actionlint"), "-no-color", str(project / ".github/workflows/ci.yml"))
+    lint = actionlint(project / ".github/workflows/ci.yml")
     assert lint.returncode == 0, lint.stdout
 
 
@@ -440,7 +441,7 @@ def test_migration_job_runs_the_procfile_release_command(
 @render_tier
 def test_workflow_is_clean_under_actionlint(generated: Path) -> None:
     workflow = generated / ".github/workflows/ci.yml"
-    result = run(tool("actionlint"), "-no-color", str(workflow), cwd=generated)
+    result = actionlint(workflow)
     assert result.returncode == 0, result.stdout + result.stderr
     schema = run(
         tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)
@@ -453,9 +454,13 @@ def test_actionlint_catches_a_broken_workflow(generated: Path, tmp_path: Path) -
     text = (generated / ".github/workflows/ci.yml").read_text()
     workflows = tmp_path / ".github/workflows"
     workflows.mkdir(parents=True)
-    (workflows / "ci.yml").write_text(text.replace("${{ github.sha }}", "${{ github.shaa }}"))
-    result = run(tool("actionlint"), "-no-color", str(workflows / "ci.yml"), cwd=tmp_path)
-    assert result.returncode != 0 and "shaa" in result.stdout, result.stdout
+    text = text.replace("${{ github.sha }}", "${{ github.shaa }}")
+    text = text.replace("run: make lint", "run: make lint $MAKEFLAGS_EXTRA")
+    (workflows / "ci.yml").write_text(text)
+    result = actionlint(workflows / "ci.yml")
+    assert result.returncode != 0, result.stdout
+    assert "shaa" in result.stdout, "expressions are type-checked"
+    assert "SC2086" in result.stdout, "run: scripts go through ShellCheck"
 
 
 @render_tier
@@ -688,7 +693,9 @@ def test_the_manifests_probe_paths_answer_and_sigterm_fits_the_grace_period(
 @pytest.mark.boot
 def test_ci_steps_pass_against_postgresql(project: Project) -> None:
     # What the workflow's test job runs against its PostgreSQL service container.
-    with postgres_server() as url:
+    server = PostgresServer()
+    try:
+        url = server.create_database("ci")
         release = project.run(procfile(project.path)["release"], DATABASE_URL=url)
         assert release.returncode == 0, release.stdout + release.stderr
         tests = project.run(
@@ -698,15 +705,8 @@ def test_ci_steps_pass_against_postgresql(project: Project) -> None:
         )
         assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-3000:]
         # The tests really ran on PostgreSQL: the items they created are there.
-        rows = project.run(
-            [
-                str(project.bin / "python"),
-                "-c",
-                "import sys, psycopg; "
-                "print(psycopg.connect(sys.argv[1]).execute('select count(*) from items')"
-                ".fetchone()[0])",
-                url,
-            ]
-        )
-        assert rows.returncode == 0, rows.stderr
-        assert int(rows.stdout) > 0
+        with server.connect("ci") as connection:
+            row = connection.execute("SELECT count(*) FROM items").fetchone()
+        assert row is not None and row[0] > 0
+    finally:
+        server.close()

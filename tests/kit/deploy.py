@@ -41,6 +41,11 @@ def run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+def actionlint(workflow: Path) -> subprocess.CompletedProcess[str]:
+    """actionlint with ShellCheck on the ``run:`` scripts, as a developer's install has it."""
+    return run(tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), str(workflow))
+
+
 # --- Dockerfile -------------------------------------------------------------
 
 

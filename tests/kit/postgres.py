@@ -1,58 +1,167 @@
-"""A private PostgreSQL server from the system's binaries, on a free loopback port.
+"""A private PostgreSQL server for one test session, started from the server binaries.
 
-PostgreSQL refuses to run as root, so under root (CI here) the cluster
-belongs to the ``postgres`` user that Debian's package creates.
+Never a shared server: ``initdb`` in a temporary directory, a free port on
+127.0.0.1, trust authentication, and durability switched off (tests do not
+survive power loss; they only need speed). PostgreSQL refuses to run as
+root, so as root the server runs as the ``postgres`` system user.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from pathlib import Path
+
+import psycopg
 
 from .project import free_port
 from .system import require
 
-USER = "app"
 
-
-def _as_owner(command: list[str], owner: pwd.struct_passwd | None) -> list[str]:
-    if owner is None:
-        return command
-    return ["runuser", "-u", owner.pw_name, "--", *command]
-
-
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throw-away cluster; yields its URL (user ``app``, database ``app``)."""
-    programs = require("initdb", "pg_ctl", "createdb")
-    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
-    # Not under pytest's tmp_path: its root-only parents would hide the cluster from its owner.
-    root = Path(tempfile.mkdtemp(prefix="kit-postgres-"))
-    if owner is not None:
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    data, port = root / "data", free_port()
-
-    def run(*command: str) -> None:
-        result = subprocess.run(
-            _as_owner(list(command), owner), capture_output=True, text=True, timeout=120
+class PostgresServer:
+    def __init__(self) -> None:
+        self.bin = require("initdb", "pg_ctl", "postgres")
+        # Not under pytest's base temp: that is private to root, and the server
+        # may run as another user. /tmp itself is traversable by everyone.
+        base = Path(tempfile.mkdtemp(prefix="kit-postgres-"))
+        self.base = base
+        self.data = base / "data"
+        self.socket_dir = base / "socket"
+        self.log = base / "postgres.log"
+        self.port = free_port()
+        self._user = self._run_as()
+        self.socket_dir.mkdir()
+        if self._user is not None:
+            for path in (base, self.socket_dir):
+                os.chown(path, self._user.pw_uid, self._user.pw_gid)
+        self._pg(
+            self.bin["initdb"],
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+            "--no-instructions",
         )
-        assert result.returncode == 0, f"{command[0]}:\n{result.stdout}\n{result.stderr}"
+        self.start()
 
-    try:
-        run(programs["initdb"], "-D", str(data), "-U", USER, "--auth=trust", "--no-sync")
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(root / "log")
-        run(programs["pg_ctl"], "-D", str(data), "-o", options, "-l", log, "-w", "start")
-        try:
-            run(programs["createdb"], "-h", "127.0.0.1", "-p", str(port), "-U", USER, USER)
-            yield f"postgresql://{USER}@127.0.0.1:{port}/{USER}"
-        finally:
-            run(programs["pg_ctl"], "-D", str(data), "-m", "fast", "-w", "stop")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    @staticmethod
+    def _run_as() -> pwd.struct_passwd | None:
+        if os.geteuid() != 0:
+            return None
+        for name in ("postgres", "nobody"):
+            try:
+                return pwd.getpwnam(name)
+            except KeyError:
+                continue
+        raise RuntimeError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL")
+
+    def _pg(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        user = self._user.pw_name if self._user else None
+        result = subprocess.run(
+            command,
+            user=user,
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"},
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    @property
+    def options(self) -> str:
+        return " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.socket_dir}",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=200",
+                "-c log_min_messages=warning",
+            ]
+        )
+
+    def start(self) -> None:
+        self._pg(
+            self.bin["pg_ctl"],
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            self.options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._pg(self.bin["pg_ctl"], "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def restart(self) -> None:
+        """A real restart: every connection is terminated, then the server comes back."""
+        self._pg(
+            self.bin["pg_ctl"],
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            self.options,
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        )
+
+    def url(self, database: str = "postgres", port: int | None = None) -> str:
+        return f"postgresql://postgres@127.0.0.1:{port or self.port}/{database}"
+
+    def connect(self, database: str = "postgres") -> psycopg.Connection:
+        return psycopg.connect(self.url(database), autocommit=True, connect_timeout=5)
+
+    def create_database(self, name: str) -> str:
+        with self.connect() as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def wait_until_accepting(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.connect():
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def connections(self, database: str) -> int:
+        """Client backends currently connected to ``database``."""
+        with self.connect() as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = %s AND backend_type = 'client backend'",
+                (database,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)

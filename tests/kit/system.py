@@ -19,8 +19,6 @@ import pytest
 PACKAGES: dict[str, tuple[str, ...]] = {
     "postgresql": ("initdb", "pg_ctl", "postgres"),
     "prometheus": ("prometheus", "promtool"),
-    # actionlint checks the workflow's `run:` scripts with it when it is on PATH.
-    "shellcheck": ("shellcheck",),
 }
 
 
