@@ -43,6 +43,7 @@ from tests.kit.deploy import (
     module_constant,
     one,
     procfile,
+    replay_build_stage,
     run,
     seconds,
     setting_defaults,
@@ -51,6 +52,7 @@ from tests.kit.deploy import (
 from tests.kit.http import slow_post_json
 from tests.kit.postgres import PostgresServer
 from tests.kit.project import Project
+from tests.kit.pythons import installed_pythons
 from tests.kit.render import KIT_ROOT, render
 
 # The contract's routes (docs/contract.md, section 3).
@@ -710,3 +712,44 @@ def test_ci_steps_pass_against_postgresql(project: Project) -> None:
         assert row is not None and row[0] > 0
     finally:
         server.close()
+
+
+@pytest.mark.boot
+def test_the_image_build_steps_install_a_project_that_serves(
+    project: Project, tmp_path: Path
+) -> None:
+    # The closest to `docker build` without a Docker engine: the build stage's
+    # commands on the build context, with the image's Python; then the web
+    # command from the result, as the final stage runs it.
+    image_python = next(
+        s.arguments.split("=", 1)[1]
+        for s in dockerfile(project.path / "Dockerfile")
+        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
+    )
+    pythons = [
+        path
+        for version, path in installed_pythons().items()
+        if f"{version.major}.{version.minor}" == image_python
+    ]
+    if not pythons:
+        pytest.skip(f"Python {image_python} (the image's) is not installed here")
+    app = tmp_path / "app"
+    ran = replay_build_stage(project.path, app, pythons[0])
+    assert any("--no-install-project" in command for command in ran)
+    assert not (app / "tests").exists(), ".dockerignore keeps the tests out of the image"
+    assert (app / ".venv/bin/gunicorn").exists()
+    assert not (app / ".venv/bin/pytest").exists(), "no dev dependencies in the image"
+
+    image = Project(project.framework, app)
+    database = f"sqlite:///{tmp_path / 'image.sqlite3'}"
+    image.release(DATABASE_URL=database)
+    service = image.start(tmp_path / "run", DATABASE_URL=database, OTEL_TRACES_EXPORTER="none")
+    try:
+        with service.client() as client:
+            assert client.get(LIVENESS).status_code == 200
+            assert client.get(READINESS).status_code == 200
+            created = client.post("/api/items", json={"name": "from the image"})
+            assert created.status_code == 201, created.text
+    finally:
+        status = service.stop()
+    assert status == 0, service.output()

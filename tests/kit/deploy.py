@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -207,3 +209,63 @@ def json_list(text: str) -> list[str]:
     value = json.loads(text)
     assert isinstance(value, list) and all(isinstance(v, str) for v in value), text
     return value
+
+
+# --- The image's build stage, replayed without Docker ---------------------------
+
+_MOUNT = re.compile(r"--mount=(\S+)\s+")
+
+
+def replay_build_stage(project: Path, workdir: Path, python: str) -> list[str]:
+    """Run the Dockerfile's build stage on this machine; returns the commands run.
+
+    Only what the build context would hold is used (.dockerignore applies),
+    a RUN sees just its bind mounts until ``COPY . .`` has happened, and the
+    stage's ENV applies. ``COPY --from`` brings uv, which is on PATH here.
+    """
+    steps = dockerfile(project / "Dockerfile")
+    (stage,) = {s.stage for s in steps if s.keyword == "FROM" and s.arguments.endswith(" AS build")}
+    patterns = dockerignore_patterns(project / ".dockerignore")
+    context = [
+        path
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and not dockerignored(patterns, path.relative_to(project).as_posix())
+    ]
+    workdir.mkdir(parents=True)
+    env = {**os.environ, "UV_PYTHON": python}
+    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+        env.pop(name, None)
+    copied, ran = False, []
+    for step in (s for s in steps if s.stage == stage):
+        if step.keyword == "ENV":
+            env.update(env_pairs(step.arguments))
+        elif step.keyword == "COPY" and step.arguments == ". .":
+            for path in context:
+                target = workdir / path.relative_to(project)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+            copied = True
+        elif step.keyword == "RUN":
+            mounts = _MOUNT.findall(step.arguments)
+            command = _MOUNT.sub("", step.arguments)
+            if not copied:
+                for mount in mounts:
+                    options = dict(option.split("=", 1) for option in mount.split(","))
+                    if options["type"] == "bind":
+                        shutil.copy2(project / options["source"], workdir / options["target"])
+            result = subprocess.run(
+                ["bash", "-c", command],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert result.returncode == 0, f"RUN {command}:\n{result.stdout}\n{result.stderr}"
+            ran.append(command)
+            if not copied:  # bind mounts are gone once the step ends
+                for mount in mounts:
+                    options = dict(option.split("=", 1) for option in mount.split(","))
+                    if options["type"] == "bind":
+                        (workdir / options["target"]).unlink()
+    return ran
