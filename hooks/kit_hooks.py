@@ -2,15 +2,18 @@
 
 ``validate`` runs before generation and stops it with a clear message;
 ``install_shared`` runs after it and adds the files every project of a given
-kind shares (``templates/_shared/<layer>/``, rendered with the same context)
+kind shares (``templates/_shared/<layer>/``, rendered with the same context
+plus the template's ``Procfile`` commands)
 plus the kit's observability assets (``grafana/``, copied verbatim because
 Grafana's and Prometheus' ``{{ ... }}`` templates must survive untouched).
 """
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
+import shlex
 import shutil
 import stat
 import sys
@@ -118,13 +121,48 @@ def validate(ctx: dict[str, Any]) -> int:
     return 1
 
 
+def read_procfile(project_dir: Path) -> dict[str, str]:
+    """The project's Procfile as ``{process: command}`` (empty when it has none)."""
+    path = project_dir / "Procfile"
+    if not path.is_file():
+        return {}
+    processes = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+_OPERATORS = frozenset("();<>|&")
+
+
+def exec_form(command: str) -> str:
+    """A Procfile command as a JSON argument list (Dockerfile ``CMD``, YAML ``command``).
+
+    The Dockerfile, compose file and manifests run the Procfile's commands
+    without a shell, so a command that needs one is an error in the kit.
+    """
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words = list(lexer)
+    if "$" in command or "`" in command or any(set(word) <= _OPERATORS for word in words):
+        raise SystemExit(
+            f"ERROR: the Procfile command {command!r} needs a shell; the container runs it "
+            "in exec form, so keep it to plain arguments (settings belong in the environment)."
+        )
+    return json.dumps(shlex.split(command))
+
+
 def _environment(root: Path) -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(root)),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["exec_form"] = exec_form
+    return env
 
 
 def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> list[Path]:
@@ -134,7 +172,9 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
     sources for one file, so it is an error in the kit.
     """
     written: list[Path] = []
-    context = {"cookiecutter": ctx}
+    # The template's own Procfile is the one source of the commands that the
+    # container, the local stack and the manifests run.
+    context = {"cookiecutter": ctx, "procfile": read_procfile(project_dir)}
     for layer in ctx["_shared"]:
         layer_root = kit_root / "templates" / "_shared" / layer
         if not layer_root.is_dir():

@@ -43,6 +43,11 @@ def _candidates() -> dict[Version, str]:
     return found
 
 
+def installed_pythons() -> dict[Version, str]:
+    """Every interpreter found here, by version."""
+    return dict(_candidates())
+
+
 def interpreter_for(project: Path) -> str:
     """The newest installed Python allowed by the project's requires-python."""
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]

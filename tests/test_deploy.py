@@ -1,0 +1,749 @@
+"""Deployment artifacts of every generated project: the container image, the
+local observability stack, the Kubernetes manifests and CI.
+
+No Docker engine or cluster runs here, so each artifact is checked by its
+ecosystem's own validator (hadolint, the compose-spec schema, the Kubernetes
+OpenAPI schemas after kustomize, actionlint), and one test reads every file
+that names a port, a probe path or a shutdown timing and compares them.
+The boot tier then runs gunicorn with the manifests' settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import signal
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes_validate
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from hooks.kit_hooks import exec_form
+from tests.conftest import Boot
+from tests.kit.deploy import (
+    K8S_VERSIONS,
+    OVERLAYS,
+    actionlint,
+    dockerfile,
+    dockerignore_patterns,
+    dockerignored,
+    env_pairs,
+    json_list,
+    kustomize,
+    load_yaml,
+    module_constant,
+    one,
+    procfile,
+    replay_build_stage,
+    run,
+    seconds,
+    setting_defaults,
+    tool,
+)
+from tests.kit.http import slow_post_json
+from tests.kit.postgres import PostgresServer
+from tests.kit.project import Project
+from tests.kit.pythons import installed_pythons
+from tests.kit.render import KIT_ROOT, render
+
+# The contract's routes (docs/contract.md, section 3).
+LIVENESS, READINESS, METRICS = "/healthz", "/ready", "/metrics"
+# The local stack's services (docs/contract.md, section 11) and the release step.
+STACK = {"web", "db", "otel-collector", "tempo", "prometheus", "grafana", "release"}
+
+
+@pytest.fixture(scope="session")
+def generated(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The framework's template rendered with defaults (not installed)."""
+    return render(framework, tmp_path_factory.mktemp(f"{framework}-deploy"))
+
+
+@pytest.fixture(scope="session")
+def manifests(generated: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each overlay built by kustomize, as ``kubectl apply -k`` would send it."""
+    return {name: kustomize(generated / "deploy/k8s/overlays" / name) for name in OVERLAYS}
+
+
+def web_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    return next(c for c in pod["containers"] if c["name"] == "web")
+
+
+def container_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    """The settings a container gets: its ConfigMaps and Secrets, then its own ``env`` values
+    (references the kubelet expands, such as ``$(K8S_POD_NAME)``, are left out)."""
+    env: dict[str, str] = {}
+    named = {(obj["kind"], obj["metadata"]["name"]): obj for obj in objects}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(named["ConfigMap", source["configMapRef"]["name"]]["data"])
+        if "secretRef" in source:
+            data = named["Secret", source["secretRef"]["name"]]["data"]
+            env.update({key: base64.b64decode(value).decode() for key, value in data.items()})
+    for item in container.get("env", []):
+        if "value" in item and "$(" not in item["value"]:
+            env[item["name"]] = item["value"]
+    return env
+
+
+render_tier = pytest.mark.render
+
+
+# --- The layer ------------------------------------------------------------------
+
+
+@render_tier
+def test_the_template_takes_the_deploy_layer(framework: str) -> None:
+    answers = json.loads((KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text())
+    assert "deploy" in answers["_shared"], f"list 'deploy' in templates/{framework}/_shared"
+
+
+@render_tier
+def test_a_long_awkward_name_still_gives_valid_artifacts(framework: str, tmp_path: Path) -> None:
+    # The longest slug allowed names every Kubernetes object, label and the compose project.
+    project = render(framework, tmp_path, project_name="Ünïcode " + "x" * 32)
+    assert len(project.name) == 40
+    compose = run(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(project / "compose.yaml"),
+    )
+    assert compose.returncode == 0, compose.stdout
+    for overlay in OVERLAYS:
+        for obj in kustomize(project / "deploy/k8s/overlays" / overlay):
+            try:
+                kubernetes_validate.validate(obj, K8S_VERSIONS[-1], strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                assert obj["kind"] == "PodMonitor"
+            assert len(obj["metadata"]["name"]) <= 63
+    lint = actionlint(project / ".github/workflows/ci.yml")
+    assert lint.returncode == 0, lint.stdout
+
+
+@render_tier
+@pytest.mark.parametrize(
+    "command", ["gunicorn -b 0.0.0.0:$PORT app:app", "alembic upgrade head && seed", "a | b"]
+)
+def test_a_procfile_command_that_needs_a_shell_is_refused(command: str) -> None:
+    # Containers run the Procfile's commands without a shell (contract, section 1).
+    with pytest.raises(SystemExit, match="needs a shell"):
+        exec_form(command)
+    assert json.loads(exec_form("gunicorn -c gunicorn.conf.py 'pkg:create()'")) == [
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "pkg:create()",
+    ]
+
+
+# --- Container image ----------------------------------------------------------
+
+
+@render_tier
+def test_dockerfile_is_clean_under_hadolint(generated: Path) -> None:
+    result = run(tool("hadolint"), "--no-color", str(generated / "Dockerfile"))
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+@render_tier
+def test_hadolint_catches_a_broken_dockerfile(generated: Path, tmp_path: Path) -> None:
+    # The same check on a shell-form CMD run as root must fail, or the one above proves nothing.
+    text = (generated / "Dockerfile").read_text()
+    broken = re.sub(r"^USER .*$", "USER root", text, flags=re.M)
+    broken = re.sub(r"^CMD \[.*\]$", "CMD gunicorn app", broken, flags=re.M)
+    (tmp_path / "Dockerfile").write_text(broken)
+    result = run(tool("hadolint"), "--no-color", str(tmp_path / "Dockerfile"))
+    assert result.returncode != 0
+    assert "DL3002" in result.stdout and "DL3025" in result.stdout, result.stdout
+
+
+@render_tier
+def test_image_runs_the_procfile_web_command_as_non_root(generated: Path) -> None:
+    steps = dockerfile(generated / "Dockerfile")
+    stages = [s for s in steps if s.keyword == "FROM"]
+    assert len(stages) >= 2, "multi-stage: dependencies are built apart from the runtime"
+    final = [s for s in steps if s.stage == stages[-1].stage]
+
+    args = dict(s.arguments.split("=", 1) for s in steps if s.keyword == "ARG" and s.stage == -1)
+    python = args["PYTHON_VERSION"]
+    assert stages[-1].arguments == "python:${PYTHON_VERSION}-slim"
+    requires = tomllib.loads((generated / "pyproject.toml").read_text())["project"]
+    assert Version(python) in SpecifierSet(requires["requires-python"]), (
+        f"image Python {python} is outside requires-python {requires['requires-python']}"
+    )
+
+    (cmd,) = [s for s in final if s.keyword == "CMD"]
+    assert json_list(cmd.arguments) == procfile(generated)["web"]
+    assert not [s for s in final if s.keyword == "ENTRYPOINT"], "nothing wraps the web command"
+    assert [s.arguments for s in final if s.keyword == "STOPSIGNAL"] == ["SIGTERM"]
+
+    (user,) = [s for s in final if s.keyword == "USER"]
+    uid = user.arguments.split(":")[0]
+    assert uid.isdigit() and int(uid) > 0, "numeric, so Kubernetes can verify runAsNonRoot"
+
+    env: dict[str, str] = {}
+    for step in final:
+        if step.keyword == "ENV":
+            env.update(env_pairs(step.arguments))
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    assert env["PATH"].startswith("/app/.venv/bin:")
+
+
+@render_tier
+def test_dependencies_are_installed_in_their_own_cached_layer(generated: Path) -> None:
+    steps = dockerfile(generated / "Dockerfile")
+    copy_all = next(i for i, s in enumerate(steps) if s.keyword == "COPY" and s.arguments == ". .")
+    deps = [
+        s for s in steps[:copy_all] if s.keyword == "RUN" and "--no-install-project" in s.arguments
+    ]
+    assert len(deps) == 1, "dependencies install before the source is copied"
+    assert "--mount=type=cache" in deps[0].arguments
+    for lock_input in ("pyproject.toml", "uv.lock"):
+        assert f"source={lock_input}" in deps[0].arguments
+    assert "--locked" in deps[0].arguments
+
+
+@render_tier
+def test_dockerignore_sends_what_the_build_needs_and_nothing_local(generated: Path) -> None:
+    patterns = dockerignore_patterns(generated / ".dockerignore")
+    package = generated.name.replace("-", "_")  # the default answers' package name
+    needed = ["pyproject.toml", "uv.lock", "README.md", "Procfile", "gunicorn.conf.py"]
+    needed += [p.relative_to(generated).as_posix() for p in (generated / package).rglob("*.py")]
+    if (generated / "alembic.ini").exists():
+        needed += ["alembic.ini", "migrations/env.py"]
+    if (generated / "manage.py").exists():
+        needed.append("manage.py")
+    left_out = [path for path in needed if dockerignored(patterns, path)]
+    assert not left_out, f".dockerignore leaves out files the image needs: {left_out}"
+    for local in (".venv/bin/python", ".git/HEAD", f"{package}.sqlite3", "tests/conftest.py"):
+        assert dockerignored(patterns, local), f"{local} would be sent to the build"
+
+
+# --- Local stack (compose) ---------------------------------------------------
+
+
+@render_tier
+def test_compose_file_is_valid_against_the_compose_spec(generated: Path) -> None:
+    result = run(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(generated / "compose.yaml"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@render_tier
+def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path) -> None:
+    compose = load_yaml(generated / "compose.yaml")
+    services = compose["services"]
+    assert set(services) == STACK
+
+    web = services["web"]
+    assert web["depends_on"]["db"]["condition"] == "service_healthy"
+    assert web["depends_on"]["release"]["condition"] == "service_completed_successfully"
+    release = services["release"]
+    assert release["command"] == procfile(generated)["release"]
+    assert release["image"] == web["image"] and release["build"] == web["build"]
+    assert release["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "pg_isready" in services["db"]["healthcheck"]["test"]
+
+    prometheus = services["prometheus"]
+    assert "--enable-feature=exemplar-storage" in prometheus["command"]
+    mounts = {
+        service: {v.split(":")[1]: v.split(":")[0] for v in spec.get("volumes", []) if ":" in v}
+        for service, spec in services.items()
+    }
+    assert mounts["prometheus"]["/etc/prometheus/prometheus.yml"] == (
+        "./deploy/prometheus/prometheus.yml"
+    )
+    assert mounts["prometheus"]["/etc/prometheus/rules"] == "./grafana/rules"
+    assert mounts["grafana"]["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    assert mounts["grafana"]["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
+
+    # Every file or directory the stack mounts is in the project. The kit's
+    # grafana/ assets are copied in by the post-gen hook once the kit has them.
+    kit_has_assets = (KIT_ROOT / "grafana").is_dir()
+    for service, targets in mounts.items():
+        for source in targets.values():
+            pending = source.startswith("./grafana") and not kit_has_assets
+            if not source.startswith("./") or pending:
+                continue
+            assert (generated / source).exists(), f"{service} mounts {source}, which is missing"
+
+
+@render_tier
+def test_traces_flow_from_the_service_through_the_collector_to_tempo(generated: Path) -> None:
+    services = load_yaml(generated / "compose.yaml")["services"]
+    collector = load_yaml(generated / "deploy/otel-collector/config.yaml")
+    tempo = load_yaml(generated / "deploy/tempo/tempo.yaml")
+
+    endpoint = httpx.URL(services["web"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert endpoint.host == "otel-collector"
+    http_receiver = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert http_receiver == f"0.0.0.0:{endpoint.port}"
+
+    pipeline = collector["service"]["pipelines"]["traces"]
+    for kind in ("receivers", "processors", "exporters"):
+        for name in pipeline[kind]:
+            assert name in collector[kind], f"pipeline uses undefined {kind[:-1]} {name}"
+    (exporter,) = pipeline["exporters"]
+    tempo_grpc = tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert collector["exporters"][exporter]["endpoint"] == f"tempo:{tempo_grpc.split(':')[1]}"
+    tempo_port = tempo["server"]["http_listen_port"]
+    assert f"127.0.0.1:{tempo_port}:{tempo_port}" in services["tempo"]["ports"]
+
+    datasources = sorted((generated / "grafana/provisioning/datasources").glob("*.y*ml"))
+    urls = {
+        source["uid"]: source["url"]
+        for path in datasources
+        for source in load_yaml(path).get("datasources", [])
+    }
+    if datasources:  # the kit's Grafana assets, once the kit ships them
+        assert urls["tempo"] == f"http://tempo:{tempo_port}"
+        assert urls["prometheus"] == "http://prometheus:9090"
+
+
+# --- Kubernetes ----------------------------------------------------------------
+
+
+@render_tier
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kubernetes_manifests_are_valid_against_the_openapi_schemas(
+    manifests: dict[str, list[dict[str, Any]]], version: str
+) -> None:
+    for overlay, objects in manifests.items():
+        kinds = {obj["kind"] for obj in objects}
+        assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= kinds
+        assert {"Job", "ConfigMap", "Secret", "PodMonitor"} <= kinds
+        unchecked = []
+        for obj in objects:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                unchecked.append(obj["kind"])
+            except kubernetes_validate.ValidationError as error:
+                path = ".".join(str(p) for p in error.absolute_path)
+                raise AssertionError(
+                    f"{overlay}: {obj['kind']}/{obj['metadata']['name']} at {path}: {error.message}"
+                ) from None
+        # Custom resources have no schema in Kubernetes itself: checked below.
+        assert unchecked == ["PodMonitor"], unchecked
+
+
+@render_tier
+def test_strict_validation_rejects_an_unknown_field(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    deployment = one(manifests["production"], "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 3}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSIONS[-1], strict=True)
+
+
+@render_tier
+def test_podmonitor_is_valid_against_the_prometheus_operator_crd(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    # Models generated from the operator's CRD schemas: types and patterns are
+    # enforced, and a key the schema does not know is dropped, so the
+    # round-trip must give back exactly what the manifest says.
+    from cloudcoil.models.prometheus_operator.v1 import PodMonitor
+
+    for objects in manifests.values():
+        monitor = one(objects, "PodMonitor")
+        model = PodMonitor.model_validate(monitor)
+        assert model.model_dump(by_alias=True, exclude_unset=True, mode="json") == monitor
+
+    typo = {**monitor, "spec": {**monitor["spec"], "podMetricEndpoints": []}}
+    assert (
+        PodMonitor.model_validate(typo).model_dump(by_alias=True, exclude_unset=True, mode="json")
+        != typo
+    ), "the round-trip must expose unknown keys"
+
+
+@render_tier
+def test_pods_run_non_root_on_a_read_only_filesystem(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    for objects in manifests.values():
+        for kind in ("Deployment", "Job"):
+            pod = one(objects, kind)["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            assert pod["automountServiceAccountToken"] is False
+            for container in pod["containers"]:
+                security = container["securityContext"]
+                assert security["readOnlyRootFilesystem"] is True
+                assert security["allowPrivilegeEscalation"] is False
+                assert security["capabilities"]["drop"] == ["ALL"]
+                assert "memory" in container["resources"]["limits"]
+                assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+                mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+                volumes = {v["name"]: v for v in pod["volumes"]}
+                # Writable tmp: gunicorn's multiprocess metrics with WEB_CONCURRENCY > 1.
+                assert "emptyDir" in volumes[mounted["/tmp"]]
+
+
+@render_tier
+def test_autoscaler_budget_and_service_select_the_web_pods(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    for overlay, objects in manifests.items():
+        deployment = one(objects, "Deployment")
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+        for kind, selector in (
+            ("Service", one(objects, "Service")["spec"]["selector"]),
+            ("PodDisruptionBudget", one(objects, "PodDisruptionBudget")["spec"]["selector"]),
+            ("PodMonitor", one(objects, "PodMonitor")["spec"]["selector"]),
+        ):
+            match = selector.get("matchLabels", selector)
+            assert match.items() <= labels.items(), f"{overlay}: {kind} misses the web pods"
+        hpa = one(objects, "HorizontalPodAutoscaler")["spec"]
+        assert hpa["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": deployment["metadata"]["name"],
+        }
+        assert 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+        budget = one(objects, "PodDisruptionBudget")["spec"]
+        assert (
+            budget.get("maxUnavailable", 0) == 1
+            or budget.get("minAvailable", 0) < (hpa["minReplicas"])
+        ), "the budget must leave a node drain possible"
+
+
+@render_tier
+def test_migration_job_runs_the_procfile_release_command(
+    generated: Path, manifests: dict[str, list[dict[str, Any]]]
+) -> None:
+    for objects in manifests.values():
+        job = one(objects, "Job")
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == procfile(generated)["release"]
+        assert container["image"] == web_container(objects)["image"]
+        assert container["envFrom"] == web_container(objects)["envFrom"]
+        assert job["spec"]["template"]["spec"]["restartPolicy"] in {"Never", "OnFailure"}
+
+
+# --- CI -------------------------------------------------------------------------
+
+
+@render_tier
+def test_workflow_is_clean_under_actionlint(generated: Path) -> None:
+    workflow = generated / ".github/workflows/ci.yml"
+    result = actionlint(workflow)
+    assert result.returncode == 0, result.stdout + result.stderr
+    schema = run(
+        tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+@render_tier
+def test_actionlint_catches_a_broken_workflow(generated: Path, tmp_path: Path) -> None:
+    text = (generated / ".github/workflows/ci.yml").read_text()
+    workflows = tmp_path / ".github/workflows"
+    workflows.mkdir(parents=True)
+    text = text.replace("${{ github.sha }}", "${{ github.shaa }}")
+    text = text.replace("run: make lint", "run: make lint $MAKEFLAGS_EXTRA")
+    (workflows / "ci.yml").write_text(text)
+    result = actionlint(workflows / "ci.yml")
+    assert result.returncode != 0, result.stdout
+    assert "shaa" in result.stdout, "expressions are type-checked"
+    assert "SC2086" in result.stdout, "run: scripts go through ShellCheck"
+
+
+@render_tier
+def test_workflow_lints_types_tests_on_postgresql_and_builds_the_image(generated: Path) -> None:
+    text = (generated / ".github/workflows/ci.yml").read_text()
+    # GitHub's expressions survive rendering untouched.
+    assert "${{ github.sha }}" in text and "${{ env.PYTHON_VERSION }}" in text
+    workflow = load_yaml(generated / ".github/workflows/ci.yml")
+    jobs = workflow["jobs"]
+    runs = {name: [step.get("run", "") for step in job["steps"]] for name, job in jobs.items()}
+    assert "make lint" in runs["lint"]
+    assert "make typecheck" in runs["types"]
+    assert runs["test"].count("make test") == 2  # SQLite, then PostgreSQL
+
+    postgres = jobs["test"]["services"]["postgres"]
+    assert "pg_isready" in postgres["options"]
+    on_postgres = [
+        step
+        for step in jobs["test"]["steps"]
+        if "TEST_DATABASE_URL" in step.get("env", {}) or "DATABASE_URL" in step.get("env", {})
+    ]
+    assert {s["run"] for s in on_postgres} == {"make release", "make test"}
+    for step in on_postgres:
+        url = httpx.URL(next(iter(step["env"].values())))
+        assert url.port == 5432 and url.username == postgres["env"]["POSTGRES_USER"]
+
+    build = next(s for s in jobs["image"]["steps"] if "build-push-action" in s.get("uses", ""))
+    assert build["with"]["context"] == "."
+
+    image_python = next(
+        s.arguments.split("=", 1)[1]
+        for s in dockerfile(generated / "Dockerfile")
+        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
+    )
+    assert workflow["env"]["PYTHON_VERSION"] == image_python, "CI tests the image's Python"
+
+
+# --- One picture: ports, probe paths and shutdown timings agree ------------------
+
+
+@render_tier
+def test_ports_probes_and_shutdown_timings_agree_across_every_file(
+    generated: Path, manifests: dict[str, list[dict[str, Any]]]
+) -> None:
+    package = generated.name.replace("-", "_")  # the default answers' package name
+    defaults = setting_defaults(generated / package / "config.py")
+    margin = module_constant(generated / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
+    port = int(defaults["PORT"])
+    mismatches: list[str] = []
+
+    def expect(condition: bool, message: str) -> None:
+        if not condition:
+            mismatches.append(message)
+
+    def stop_budget(env: dict[str, str]) -> float:
+        """Seconds from SIGTERM to gunicorn's exit at worst: drain, grace, margin."""
+        drain = float(env.get("DRAIN_DELAY", defaults["DRAIN_DELAY"]))
+        grace = math.ceil(float(env.get("GRACEFUL_TIMEOUT", defaults["GRACEFUL_TIMEOUT"])))
+        return drain + grace + margin
+
+    # Dockerfile
+    steps = dockerfile(generated / "Dockerfile")
+    exposed = [s.arguments for s in steps if s.keyword == "EXPOSE"]
+    expect(exposed == [str(port)], f"Dockerfile EXPOSE {exposed} != PORT default {port}")
+
+    # compose
+    web = load_yaml(generated / "compose.yaml")["services"]["web"]
+    web_env = {k: str(v) for k, v in web["environment"].items()}
+    compose_port = int(web_env.get("PORT", port))
+    expect(
+        any(p.endswith(f":{compose_port}") for p in web["ports"]),
+        f"compose publishes {web['ports']}, the service listens on {compose_port}",
+    )
+    probe = " ".join(web["healthcheck"]["test"])
+    expect(
+        f"127.0.0.1:{compose_port}{LIVENESS}" in probe,
+        f"compose healthcheck {probe!r} is not {LIVENESS} on {compose_port}",
+    )
+    expect(
+        seconds(web["stop_grace_period"]) > stop_budget(web_env),
+        f"compose stop_grace_period {web['stop_grace_period']} <= {stop_budget(web_env)}s "
+        "(DRAIN_DELAY + GRACEFUL_TIMEOUT + gunicorn's margin)",
+    )
+
+    # Prometheus (local stack)
+    scrape = load_yaml(generated / "deploy/prometheus/prometheus.yml")["scrape_configs"]
+    targets = [t for job in scrape for group in job["static_configs"] for t in group["targets"]]
+    expect(f"web:{compose_port}" in targets, f"Prometheus scrapes {targets}, not web:{port}")
+    paths = {job.get("metrics_path", "/metrics") for job in scrape}
+    expect(paths == {METRICS}, f"Prometheus scrapes {paths}, not {METRICS}")
+
+    # Kubernetes
+    for overlay, objects in manifests.items():
+        pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+        container = web_container(objects)
+        env = container_env(objects, container)
+        k8s_port = int(env.get("PORT", port))
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+
+        def resolve(value: int | str, named: dict[str, int] = named) -> int | None:
+            return named.get(value) if isinstance(value, str) else value
+
+        where = f"k8s {overlay}"
+        expect(list(named.values()) == [k8s_port], f"{where}: ports {named} != PORT {k8s_port}")
+        expect(
+            "command" not in container and "args" not in container,
+            f"{where}: the web container overrides the image's CMD (the Procfile web line)",
+        )
+        for kind, path in (
+            ("startupProbe", LIVENESS),
+            ("livenessProbe", LIVENESS),
+            ("readinessProbe", READINESS),
+        ):
+            get = container[kind]["httpGet"]
+            expect(get["path"] == path, f"{where}: {kind} path {get['path']} != {path}")
+            expect(resolve(get["port"]) == k8s_port, f"{where}: {kind} port {get['port']}")
+        ready_timeout = float(env.get("READY_TIMEOUT", defaults["READY_TIMEOUT"]))
+        expect(
+            container["readinessProbe"]["timeoutSeconds"] > ready_timeout,
+            f"{where}: readiness probe timeout <= READY_TIMEOUT {ready_timeout}",
+        )
+        service_port = one(objects, "Service")["spec"]["ports"][0]
+        expect(
+            resolve(service_port["targetPort"]) == k8s_port,
+            f"{where}: Service targetPort {service_port['targetPort']} != {k8s_port}",
+        )
+        endpoint = one(objects, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
+        expect(resolve(endpoint["port"]) == k8s_port, f"{where}: PodMonitor port")
+        expect(endpoint["path"] == METRICS, f"{where}: PodMonitor path {endpoint['path']}")
+
+        pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        expect(pre_stop > 0, f"{where}: no preStop sleep")
+        expect(
+            float(env["DRAIN_DELAY"]) == 0,
+            f"{where}: DRAIN_DELAY {env['DRAIN_DELAY']} should be 0 with a preStop sleep",
+        )
+        grace = pod["terminationGracePeriodSeconds"]
+        needed = pre_stop + stop_budget(env)
+        expect(
+            grace > needed,
+            f"{where}: terminationGracePeriodSeconds {grace} <= {needed}s "
+            "(preStop + DRAIN_DELAY + GRACEFUL_TIMEOUT + gunicorn's margin)",
+        )
+        uid = next(s.arguments for s in steps if s.keyword == "USER").split(":")[0]
+        expect(
+            pod["securityContext"]["runAsUser"] == int(uid),
+            f"{where}: runAsUser {pod['securityContext']['runAsUser']} != image USER {uid}",
+        )
+
+    assert not mismatches, "\n".join(mismatches)
+
+
+# --- Boot tier: the real server with the manifests' settings --------------------
+
+
+# What the boot harness provides itself: a free port, its database and OTLP sink.
+HARNESS_PROVIDES = ("PORT", "DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def k8s_settings(project: Project) -> dict[str, str]:
+    """The production overlay's settings for the web container."""
+    objects = kustomize(project.path / "deploy/k8s/overlays/production")
+    return container_env(objects, web_container(objects))
+
+
+def compose_settings(project: Project) -> dict[str, str]:
+    web = load_yaml(project.path / "compose.yaml")["services"]["web"]
+    return {key: str(value) for key, value in web["environment"].items()}
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("settings", ["compose", "kubernetes"])
+def test_gunicorn_accepts_its_config_with_the_deployed_settings(
+    project: Project, settings: str
+) -> None:
+    env = compose_settings(project) if settings == "compose" else k8s_settings(project)
+    web = procfile(project.path)["web"]
+    checked = project.run([str(project.bin / web[0]), *web[1:], "--check-config"], **env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    printed = project.run([str(project.bin / web[0]), *web[1:], "--print-config"], **env)
+    assert printed.returncode == 0, printed.stderr
+    config = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition("=") for line in printed.stdout.splitlines())
+    )
+    margin = module_constant(project.path / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
+    assert int(config["graceful_timeout"]) == math.ceil(float(env["GRACEFUL_TIMEOUT"])) + margin
+    assert f"0.0.0.0:{env.get('PORT', '8000')}" in config["bind"]
+
+
+@pytest.mark.boot
+def test_the_manifests_probe_paths_answer_and_sigterm_fits_the_grace_period(
+    project: Project, boot: Boot
+) -> None:
+    objects = kustomize(project.path / "deploy/k8s/overlays/production")
+    container = web_container(objects)
+    settings = k8s_settings(project)
+    service = boot(**{k: v for k, v in settings.items() if k not in HARNESS_PROVIDES})
+    with service.client() as client:
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+            response = client.get(container[kind]["httpGet"]["path"])
+            assert response.status_code == 200, (kind, response.text)
+        endpoint = one(objects, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
+        assert client.get(endpoint["path"]).status_code == 200
+
+    # SIGTERM arrives after the preStop sleep; a request still in flight then
+    # completes, and the pod exits 0 before the kubelet's SIGKILL.
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    budget = pod["terminationGracePeriodSeconds"] - pre_stop
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upload = pool.submit(slow_post_json, service.port, "/api/items", {"name": "x"}, seconds=3)
+        time.sleep(0.5)
+        started = time.monotonic()
+        service.signal(signal.SIGTERM)
+        status = service.wait(timeout=budget)
+        elapsed = time.monotonic() - started
+        assert upload.result().status == 201
+    assert status == 0, service.output()
+    assert 2 < elapsed < budget, elapsed
+
+
+@pytest.mark.boot
+def test_ci_steps_pass_against_postgresql(project: Project) -> None:
+    # What the workflow's test job runs against its PostgreSQL service container.
+    server = PostgresServer()
+    try:
+        url = server.create_database("ci")
+        release = project.run(procfile(project.path)["release"], DATABASE_URL=url)
+        assert release.returncode == 0, release.stdout + release.stderr
+        tests = project.run(
+            [str(project.bin / "pytest"), "-q", "-p", "no:cacheprovider"],
+            timeout=600,
+            TEST_DATABASE_URL=url,
+        )
+        assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-3000:]
+        # The tests really ran on PostgreSQL: the items they created are there.
+        with server.connect("ci") as connection:
+            row = connection.execute("SELECT count(*) FROM items").fetchone()
+        assert row is not None and row[0] > 0
+    finally:
+        server.close()
+
+
+@pytest.mark.boot
+def test_the_image_build_steps_install_a_project_that_serves(
+    project: Project, tmp_path: Path
+) -> None:
+    # The closest to `docker build` without a Docker engine: the build stage's
+    # commands on the build context, with the image's Python; then the web
+    # command from the result, as the final stage runs it.
+    image_python = next(
+        s.arguments.split("=", 1)[1]
+        for s in dockerfile(project.path / "Dockerfile")
+        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
+    )
+    pythons = [
+        path
+        for version, path in installed_pythons().items()
+        if f"{version.major}.{version.minor}" == image_python
+    ]
+    if not pythons:
+        pytest.skip(f"Python {image_python} (the image's) is not installed here")
+    app = tmp_path / "app"
+    ran = replay_build_stage(project.path, app, pythons[0])
+    assert any("--no-install-project" in command for command in ran)
+    assert not (app / "tests").exists(), ".dockerignore keeps the tests out of the image"
+    assert (app / ".venv/bin/gunicorn").exists()
+    assert not (app / ".venv/bin/pytest").exists(), "no dev dependencies in the image"
+
+    image = Project(project.framework, app)
+    database = f"sqlite:///{tmp_path / 'image.sqlite3'}"
+    image.release(DATABASE_URL=database)
+    service = image.start(tmp_path / "run", DATABASE_URL=database, OTEL_TRACES_EXPORTER="none")
+    try:
+        with service.client() as client:
+            assert client.get(LIVENESS).status_code == 200
+            assert client.get(READINESS).status_code == 200
+            created = client.post("/api/items", json={"name": "from the image"})
+            assert created.status_code == 201, created.text
+    finally:
+        status = service.stop()
+    assert status == 0, service.output()
