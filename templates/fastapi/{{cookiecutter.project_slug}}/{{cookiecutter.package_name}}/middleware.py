@@ -2,7 +2,7 @@
 and the error boundary, as one pure ASGI layer timed by one clock.
 
 It sits inside asgi-correlation-id (so the request id is known) and inside
-OpenTelemetry's middleware (so the server span is current).
+FastAPI's own OpenTelemetry middleware (so the server span is current).
 """
 
 from __future__ import annotations
