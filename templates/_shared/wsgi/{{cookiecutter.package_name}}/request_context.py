@@ -16,6 +16,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 import orjson
 import structlog
 
+from .http_errors import error_body
 from .logging import get_logger
 from .request_id import HEADER, is_valid, new_request_id
 
@@ -55,13 +56,7 @@ class RequestContextMiddleware:
             # The framework answers its own errors; this is for failures in its
             # error handling itself, which gunicorn would answer in plain text.
             log.exception("unhandled exception", http_path=environ.get("PATH_INFO", ""))
-            body = orjson.dumps(
-                {
-                    "error": "internal_error",
-                    "message": "Internal server error.",
-                    "request_id": request_id,
-                }
-            )
+            body = orjson.dumps(error_body("internal_error", request_id, 500))
             # With exc_info, a response already under way is abandoned (PEP 3333).
             start_with_id(
                 "500 Internal Server Error",

@@ -7,7 +7,6 @@ are logged once, with the traceback, and recorded on the server span.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -17,25 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, UnprocessableEntity
 
 from .dberrors import is_unavailable
+from .http_errors import RETRY_AFTER, code_for, error_body
 from .logging import get_logger
 from .request_context import REQUEST_ID_KEY
 
 log = get_logger(__name__)
 
-RETRY_AFTER = "1"
-CODES = {
-    400: "invalid_json",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    422: "validation_error",
-    500: "internal_error",
-    503: "service_unavailable",
-}
-MESSAGES = {
-    400: "The request body is not valid JSON.",
-    422: "The request is not valid.",
-}
 # Headers of werkzeug's HTTP errors that mean something to the client.
 _KEPT_HEADERS = frozenset({"allow", "retry-after"})
 
@@ -51,21 +37,13 @@ class ValidationFailed(UnprocessableEntity):
 def error_response(
     status: int,
     code: str,
-    message: str,
     *,
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     if status >= 500:
         g.error_type = code  # the metric's error_type label
-    body: dict[str, Any] = {
-        "error": code,
-        "message": message,
-        "request_id": request.environ.get(REQUEST_ID_KEY, ""),
-    }
-    if details is not None:
-        body["details"] = details
-    response = jsonify(body)
+    response = jsonify(error_body(code, request.environ.get(REQUEST_ID_KEY), status, details))
     response.status_code = status
     response.headers.update(headers or {})
     return response
@@ -73,27 +51,16 @@ def error_response(
 
 def on_http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    phrase = HTTPStatus(status).phrase
     headers = {name: value for name, value in exc.get_headers() if name.lower() in _KEPT_HEADERS}
-    return error_response(
-        status,
-        CODES.get(status, phrase.lower().replace(" ", "_")),
-        MESSAGES.get(status, phrase + "."),
-        details=exc.details if isinstance(exc, ValidationFailed) else None,
-        headers=headers,
-    )
+    details = exc.details if isinstance(exc, ValidationFailed) else None
+    return error_response(status, code_for(status), details=details, headers=headers)
 
 
 def on_database_error(exc: Exception) -> Response:
     if not is_unavailable(exc):
         return on_unhandled(exc)  # a bug, not an outage
     log.warning("database unavailable", error=str(exc).splitlines()[0][:200])
-    return error_response(
-        503,
-        "database_unavailable",
-        "The database is unavailable; try again shortly.",
-        headers={"Retry-After": RETRY_AFTER},
-    )
+    return error_response(503, "database_unavailable", headers={"Retry-After": RETRY_AFTER})
 
 
 def on_unhandled(exc: Exception) -> Response:
@@ -103,7 +70,7 @@ def on_unhandled(exc: Exception) -> Response:
     span = trace.get_current_span()
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-    return error_response(500, "internal_error", "Internal server error.")
+    return error_response(500, "internal_error")
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -24,7 +24,8 @@ from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 from .config import Settings
-from .errors import RETRY_AFTER, error_response
+from .errors import error_response
+from .http_errors import RETRY_AFTER
 from .logging import get_logger
 from .metrics import http_server_active_requests, method_label, observe_request
 
@@ -92,12 +93,7 @@ class RequestTelemetry:
             return None
         g.request_started = time.perf_counter()
         if not self._slots.acquire(blocking=False):
-            return error_response(
-                503,
-                "overloaded",
-                "The service is at capacity; try again shortly.",
-                headers={"Retry-After": RETRY_AFTER},
-            )
+            return error_response(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
         g.holds_slot = True
         http_server_active_requests.labels(method_label(request.method)).inc()
         return None
