@@ -43,9 +43,13 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
+        started = False
+
         def start_with_id(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
+            nonlocal started
+            started = True
             headers = [(name, value) for name, value in headers if name.lower() != HEADER.lower()]
             headers.append((HEADER, request_id))
             return start_response(status, headers, exc_info)
@@ -57,10 +61,11 @@ class RequestContextMiddleware:
             # error handling itself, which gunicorn would answer in plain text.
             log.exception("unhandled exception", http_path=environ.get("PATH_INFO", ""))
             body = orjson.dumps(error_body("internal_error", request_id, 500))
-            # With exc_info, a response already under way is abandoned (PEP 3333).
+            # A response the application had begun is replaced, or abandoned
+            # when its headers are already out (PEP 3333's exc_info).
             start_with_id(
                 "500 Internal Server Error",
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-                sys.exc_info(),
+                sys.exc_info() if started else None,
             )
             return [body]
