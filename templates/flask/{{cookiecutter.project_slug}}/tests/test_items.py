@@ -31,7 +31,13 @@ def test_unknown_item_is_a_json_404(client: FlaskClient) -> None:
 
 
 def test_malformed_json_is_a_400(client: FlaskClient) -> None:
-    for body in (b'{"name": ', b"\xff\xfe\x00", b""):
+    for body in (
+        b'{"name": ',
+        b"\xff\xfe\x00",
+        b"",
+        b'{"name": NaN}',
+        b'\xef\xbb\xbf{"name": "x"}',
+    ):
         response = client.post(
             "/api/items", data=body, headers={"Content-Type": "application/json"}
         )
@@ -40,11 +46,23 @@ def test_malformed_json_is_a_400(client: FlaskClient) -> None:
 
 
 def test_invalid_body_is_a_422(client: FlaskClient) -> None:
-    for body in ({}, {"name": ""}, {"name": 5}, {"name": "x" * 201}, ["name"]):
+    invalid: list[object] = [{}, {"name": ""}, {"name": 5}, {"name": "x" * 201}, ["name"]]
+    for body in [*invalid, {"name": "a\u0000b"}, {"name": "tab\there"}]:
         response = client.post("/api/items", json=body)
         assert response.status_code == 422, body
         assert response.get_json()["error"] == "validation_error"
         assert response.get_json()["details"]
+    lone_surrogate = client.post(
+        "/api/items", data=b'{"name": "\\ud800"}', headers={"Content-Type": "application/json"}
+    )
+    assert lone_surrogate.status_code == 422
+
+
+def test_root_names_the_service(client: FlaskClient) -> None:
+    assert client.get("/").get_json() == {
+        "service": "{{ cookiecutter.project_slug }}",
+        "version": "{{ cookiecutter.version }}",
+    }
 
 
 def test_oversized_body_is_a_413(client: FlaskClient, app: Flask) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import __version__, lifecycle
-from .config import Settings, get_settings
+from .config import SERVICE_SLUG, Settings, get_settings
 from .db import Database
 from .errors import register_error_handlers
 from .items import bp as items_bp
@@ -16,6 +16,11 @@ from .telemetry import RequestTelemetry
 from .tracing import configure_tracing
 
 log = get_logger(__name__)
+
+
+def about() -> dict[str, str]:
+    """What is running here: the cheapest real request, for clients and benchmarks."""
+    return {"service": SERVICE_SLUG, "version": __version__}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -34,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(probes_bp)
     app.register_blueprint(items_bp)
+    app.add_url_rule("/", view_func=about)
     register_error_handlers(app)
     RequestTelemetry(settings).init_app(app)
     # Outermost: the request id exists before anything below logs.

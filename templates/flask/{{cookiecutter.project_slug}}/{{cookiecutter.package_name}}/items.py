@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import Any, NoReturn
 
-import orjson
 from flask import Blueprint, request
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, NotFound
@@ -19,6 +20,9 @@ LIST_LIMIT = 100
 MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 
 ItemDict = dict[str, int | str]
+# PostgreSQL cannot store NUL, no control character belongs in a name, and a
+# lone surrogate (valid as a JSON escape) is no text at all.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @bp.get("")
@@ -53,9 +57,13 @@ def _json_body() -> Any:
     otherwise a 413.
     """
     try:
-        return orjson.loads(request.get_data(cache=False))
-    except orjson.JSONDecodeError:
+        return json.loads(request.get_data(cache=False).decode(), parse_constant=_not_json)
+    except ValueError:  # also UnicodeDecodeError
         raise BadRequest() from None
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _valid_name(payload: Any) -> str:
@@ -74,6 +82,12 @@ def _valid_name(payload: Any) -> str:
             ["body", "name"],
             "string_too_long",
             f"Input should have at most {NAME_MAX_LENGTH} characters",
+        )
+    elif _FORBIDDEN.search(name):
+        problem = _problem(
+            ["body", "name"],
+            "string_pattern_mismatch",
+            "Input should contain no control characters or lone surrogates",
         )
     else:
         return name
