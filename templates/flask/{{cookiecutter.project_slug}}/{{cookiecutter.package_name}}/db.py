@@ -7,8 +7,7 @@ so its connection always goes back to the pool.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, current_app, g
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -25,12 +24,10 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
-        # A thread runs the readiness check, so that a database that does not
-        # answer costs the probe READY_TIMEOUT and no more; probes that arrive
-        # meanwhile wait for the same check instead of queueing more of them.
-        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ready-check")
-        self._check: Future[None] | None = None
-        self._check_lock = threading.Lock()
+        # Readiness checks run in threads, so a database that does not answer
+        # costs a probe READY_TIMEOUT and no more; a check that outlives its
+        # probe ends by itself within the database timeouts (connect, pool, statement).
+        self._checker = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ready-check")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -45,11 +42,7 @@ class Database:
 
     def ping(self, timeout: float) -> None:
         """``SELECT 1``; raises ``TimeoutError`` without an answer within ``timeout``."""
-        with self._check_lock:
-            if self._check is None or self._check.done():
-                self._check = self._checker.submit(self._select_one)
-            check = self._check
-        check.result(timeout)
+        self._checker.submit(self._select_one).result(timeout)
 
     def _select_one(self) -> None:
         # Probes are not traced (contract, section 6), their statement neither.
