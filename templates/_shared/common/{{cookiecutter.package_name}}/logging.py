@@ -124,8 +124,10 @@ def logging_config(level: str = "info", log_format: str = "json") -> dict[str, A
             "gunicorn.access": handler,
             # The service writes its own access line (contract §5).
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
-            # SQL statements are in the traces; the pool's routine notices are noise.
+            # SQL statements are in the traces; the pool's routine notices are noise
+            # (the service's own pool classes log under its engine module).
             "sqlalchemy": {"level": "WARNING"},
+            "{{ cookiecutter.package_name }}.engine": {"level": "WARNING"},
         },
     }
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from .config import Settings
-from .engine import database_url, engine_options, tune_sqlite
+from .engine import database_url, engine_options, trace_statements, tune_sqlite
 
 
 class Database:
@@ -31,12 +30,7 @@ class Database:
             database_url(settings, asyncio=True), **engine_options(settings, asyncio=True)
         )
         tune_sqlite(engine.sync_engine)
-        instrumentor = SQLAlchemyInstrumentor()
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-        # The instrumentation declares SQLAlchemy < 2.1 but relies only on its
-        # stable event API; the kit's tests check the spans on what is installed.
-        instrumentor.instrument(engine=engine.sync_engine, skip_dep_check=True)
+        trace_statements(engine.sync_engine)
         return cls(engine)
 
     async def ping(self, timeout: float) -> None:

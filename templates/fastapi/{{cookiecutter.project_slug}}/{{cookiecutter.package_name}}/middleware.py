@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import Settings
-from .errors import ERROR_TYPE, RETRY_AFTER, error_body
+from .errors import ERROR_TYPE, error_body
+from .http_errors import RETRY_AFTER
 from .logging import get_logger
 from .metrics import http_server_active_requests, method_label, observe_request
 
@@ -75,7 +76,7 @@ class RequestMiddleware:
                     await _send_json(
                         send_with_status,
                         500,
-                        error_body("internal_error", "Internal server error."),
+                        error_body("internal_error", 500),
                     )
             finally:
                 self.in_flight -= 1
@@ -108,7 +109,7 @@ class RequestMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         scope[ERROR_TYPE] = "overloaded"
-        body = error_body("overloaded", "The service is at capacity; try again shortly.")
+        body = error_body("overloaded", 503)
         await _send_json(send, 503, body, retry_after=True)
 
     def _record(self, scope: Scope, method: str, status: int, seconds: float) -> None:

@@ -1,0 +1,70 @@
+"""The database: one engine per worker, one session per request.
+
+A request's session is opened when the view first asks for it and closed when
+the request's application context ends, whether the view returned or raised,
+so its connection always goes back to the pool.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask, current_app, g
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings
+from .engine import database_url, engine_options, trace_statements, tune_sqlite
+
+EXTENSION = "{{ cookiecutter.package_name }}.database"
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # Readiness checks run in threads, so a database that does not answer
+        # costs a probe READY_TIMEOUT and no more; a check that outlives its
+        # probe ends by itself within the database timeouts (connect, pool, statement).
+        self._checker = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ready-check")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        engine = create_engine(database_url(settings), **engine_options(settings))
+        tune_sqlite(engine)
+        trace_statements(engine)
+        return cls(engine)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions[EXTENSION] = self
+        app.teardown_appcontext(_close_session)
+
+    def ping(self, timeout: float) -> None:
+        """``SELECT 1``; raises ``TimeoutError`` without an answer within ``timeout``."""
+        self._checker.submit(self._select_one).result(timeout)
+
+    def _select_one(self) -> None:
+        # Probes are not traced (contract, section 6), their statement neither.
+        with suppress_instrumentation(), self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self._checker.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
+
+
+def get_session() -> Session:
+    """The current request's session, opened on first use."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        database: Database = current_app.extensions[EXTENSION]
+        session = g.db_session = database.sessions()
+    return session
+
+
+def _close_session(_: BaseException | None) -> None:
+    # Rolls back whatever the view left uncommitted and returns the connection.
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,98 @@
+"""The example resource: items stored in the database."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NoReturn
+
+from flask import Blueprint, request
+from sqlalchemy import select
+from werkzeug.exceptions import BadRequest, NotFound
+
+from .db import get_session
+from .errors import ValidationFailed
+from .models import NAME_MAX_LENGTH, Item
+
+bp = Blueprint("items", __name__, url_prefix="/api/items")
+
+LIST_LIMIT = 100
+MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+
+ItemDict = dict[str, int | str]
+# PostgreSQL cannot store NUL, no control character belongs in a name, and a
+# lone surrogate (valid as a JSON escape) is no text at all.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+@bp.get("")
+def list_items() -> list[ItemDict]:
+    items = get_session().scalars(select(Item).order_by(Item.id).limit(LIST_LIMIT))
+    return [item.as_dict() for item in items]
+
+
+@bp.post("")
+def create_item() -> tuple[ItemDict, int]:
+    item = Item(name=_valid_name(_json_body()))
+    session = get_session()
+    session.add(item)
+    session.commit()
+    return item.as_dict(), 201
+
+
+# Ids that no row can have (not a positive number, beyond the column) match no
+# route, so they are a 404 like unknown ones and never reach the database.
+@bp.get(f"/<int(min=1, max={MAX_ID}):item_id>")
+def get_item(item_id: int) -> ItemDict:
+    item = get_session().get(Item, item_id)
+    if item is None:
+        raise NotFound()
+    return item.as_dict()
+
+
+def _json_body() -> Any:
+    """The body as one JSON document in UTF-8, or a 400.
+
+    The body is read within MAX_REQUEST_BODY_BYTES (Flask's MAX_CONTENT_LENGTH),
+    otherwise a 413.
+    """
+    try:
+        return json.loads(request.get_data(cache=False).decode(), parse_constant=_not_json)
+    except ValueError:  # also UnicodeDecodeError
+        raise BadRequest() from None
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _valid_name(payload: Any) -> str:
+    # One string field does not call for a schema library.
+    if not isinstance(payload, dict):
+        raise ValidationFailed([_problem(["body"], "dict_type", "Input should be an object")])
+    name = payload.get("name")
+    if "name" not in payload:
+        problem = _problem(["body", "name"], "missing", "Field required")
+    elif not isinstance(name, str):
+        problem = _problem(["body", "name"], "string_type", "Input should be a string")
+    elif not name:
+        problem = _problem(["body", "name"], "string_too_short", "Input should not be empty")
+    elif len(name) > NAME_MAX_LENGTH:
+        problem = _problem(
+            ["body", "name"],
+            "string_too_long",
+            f"Input should have at most {NAME_MAX_LENGTH} characters",
+        )
+    elif _FORBIDDEN.search(name):
+        problem = _problem(
+            ["body", "name"],
+            "string_pattern_mismatch",
+            "Input should contain no control characters or lone surrogates",
+        )
+    else:
+        return name
+    raise ValidationFailed([problem])
+
+
+def _problem(loc: list[str], kind: str, message: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": message, "type": kind}
