@@ -1,4 +1,5 @@
-"""In-process tests against a private SQLite database; spans are not exported."""
+"""In-process tests against a private SQLite database, or the database named by
+TEST_DATABASE_URL (CI runs them against PostgreSQL too); spans are not exported."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parent.parent
 _database_dir = tempfile.mkdtemp(prefix="{{ cookiecutter.package_name }}-tests-")
-os.environ["DATABASE_URL"] = f"sqlite:///{_database_dir}/test.sqlite3"
+os.environ["DATABASE_URL"] = (
+    os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_database_dir}/test.sqlite3"
+)
 os.environ["OTEL_TRACES_EXPORTER"] = "none"
 
 
