@@ -233,7 +233,8 @@ def test_database_restart_costs_at_most_the_requests_in_flight(
     # fail as 503 JSON: never a 500, a hang or a dropped connection.
     for outcome in failed:
         assert restart_began <= outcome.finished and outcome.started <= restarted, outcome
-        assert outcome.status == 503 and outcome.body["error"] == "database_unavailable"
+        assert outcome.status == 503, (outcome, service.output())
+        assert outcome.body["error"] == "database_unavailable"
     assert worker_pids(service) == workers_before
 
 
