@@ -171,6 +171,21 @@ def _environment(root: Path) -> Environment:
     return env
 
 
+# Tool caches a developer's checkout may hold inside a layer; never project files.
+CACHES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+# Kit files every project carries unchanged, so that the project's copy and the
+# kit's are one source: the observability assets (Grafana's and Prometheus'
+# own {{ ... }} must survive untouched), and the harness of the project's own
+# resilience tests, which the kit's tests use too.
+VERBATIM = {
+    "grafana": "grafana",
+    "tests/kit/process.py": "tests/resilience/process.py",
+    "tests/kit/faultproxy.py": "tests/resilience/faultproxy.py",
+    "tests/kit/postgres.py": "tests/resilience/postgres.py",
+}
+
+
 def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> list[Path]:
     """Render the template's shared layers into ``project_dir``; return what was written.
 
@@ -187,7 +202,7 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
             raise SystemExit(f"ERROR: the kit has no shared layer {layer!r} ({layer_root}).")
         env = _environment(layer_root)
         for source in sorted(p for p in layer_root.rglob("*") if p.is_file()):
-            if "__pycache__" in source.parts:
+            if CACHES & set(source.parts):
                 continue
             relative = source.relative_to(layer_root).as_posix()
             target = project_dir / env.from_string(relative).render(context)
@@ -201,9 +216,14 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
                 target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
             written.append(target)
 
-    assets = kit_root / "grafana"
-    if assets.is_dir():
-        target = project_dir / "grafana"
-        shutil.copytree(assets, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for source, destination in VERBATIM.items():
+        origin, target = kit_root / source, project_dir / destination
+        if origin.is_dir():
+            shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif origin.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(origin, target)
+        else:
+            continue
         written.append(target)
     return written

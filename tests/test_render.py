@@ -171,3 +171,12 @@ def test_the_root_lists_exactly_the_templates_that_exist() -> None:
     for entry in listed.values():
         assert (KIT_ROOT / entry["path"] / "cookiecutter.json").is_file()
         assert (KIT_ROOT / entry["path"] / "hooks").resolve() == KIT_ROOT / "hooks"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_projects_resilience_harness_is_the_kits_own(framework: str, tmp_path: Path) -> None:
+    project = render(framework, tmp_path)
+    for module in ("process.py", "faultproxy.py", "postgres.py"):
+        copy = project / "tests" / "resilience" / module
+        assert copy.read_bytes() == (KIT_ROOT / "tests" / "kit" / module).read_bytes(), module
+    assert (project / "tests" / "resilience" / "test_resilience.py").is_file()

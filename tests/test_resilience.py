@@ -24,8 +24,9 @@ from tests.conftest import Boot
 from tests.kit.faultproxy import FaultProxy
 from tests.kit.http import slow_post_json
 from tests.kit.metrics import total
-from tests.kit.postgres import PostgresServer
+from tests.kit.postgres import PROGRAMS, PostgresServer
 from tests.kit.project import Service
+from tests.kit.system import require
 
 pytestmark = pytest.mark.boot
 
@@ -113,6 +114,7 @@ class PgService:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
+    require(*PROGRAMS)  # skips here, fails in CI, when PostgreSQL is not installed
     server = PostgresServer()
     yield server
     server.close()
@@ -143,6 +145,17 @@ def seed(service: Service, count: int = 1) -> list[int]:
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     return ids
+
+
+def wait_until_pool_idle(service: Service, timeout: float = 10) -> None:
+    """Until no pooled connection is in use (work a request started after its response)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = call(service, "GET", "/metrics").body
+        if total(text, "db_client_connections", db_client_connection_state="used") == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the pool still has connections in use")
 
 
 def assert_unavailable(outcome: Outcome, within: float) -> None:
@@ -250,6 +263,7 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     )
     service = pg.service
     (item_id,) = seed(service)
+    wait_until_pool_idle(service)
     before = total(call(service, "GET", "/metrics").body, "db_client_connection_timeouts_total")
 
     pg.proxy.set_mode("pass", latency=0.5)  # every query now takes seconds

@@ -111,9 +111,9 @@ class FaultProxy:
             )
 
     async def _unlisten(self) -> None:
+        """Stop listening at once; open connections are left to the mode."""
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            self._server.close()  # closes the listening socket now
             self._server = None
 
     async def _apply(self, mode: str, latency: float | None) -> None:

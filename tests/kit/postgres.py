@@ -4,14 +4,19 @@ Never a shared server: ``initdb`` in a temporary directory, a free port on
 127.0.0.1, trust authentication, and durability switched off (tests do not
 survive power loss; they only need speed). PostgreSQL refuses to run as
 root, so as root the server runs as the ``postgres`` system user.
+
+Standard library and psycopg only: the kit's tests use this module, and
+every generated project carries a verbatim copy (``tests/resilience/``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,13 +24,37 @@ from pathlib import Path
 
 import psycopg
 
-from .project import free_port
-from .system import require
+PROGRAMS = ("initdb", "pg_ctl", "postgres")
+
+
+class PostgresUnavailable(RuntimeError):
+    """The PostgreSQL server programs are not installed here."""
+
+
+def server_programs() -> dict[str, str]:
+    """Paths of initdb, pg_ctl and postgres: on PATH, or in Debian's versioned directory."""
+    found = {}
+    for program in PROGRAMS:
+        path = shutil.which(program) or next(
+            iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), reverse=True)), None
+        )
+        if path is None:
+            raise PostgresUnavailable(
+                f"{program} not found: install the PostgreSQL server (apt-get install postgresql)"
+            )
+        found[program] = path
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
     def __init__(self) -> None:
-        self.bin = require("initdb", "pg_ctl", "postgres")
+        self.bin = server_programs()
         # Not under pytest's base temp: that is private to root, and the server
         # may run as another user. /tmp itself is traversable by everyone.
         base = Path(tempfile.mkdtemp(prefix="kit-postgres-"))
@@ -33,7 +62,7 @@ class PostgresServer:
         self.data = base / "data"
         self.socket_dir = base / "socket"
         self.log = base / "postgres.log"
-        self.port = free_port()
+        self.port = _free_port()
         self._user = self._run_as()
         self.socket_dir.mkdir()
         if self._user is not None:

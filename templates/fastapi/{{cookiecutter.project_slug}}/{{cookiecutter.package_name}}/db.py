@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 
 from .config import Settings
 from .engine import database_url, engine_options, trace_statements, tune_sqlite
+from .logging import get_logger
+
+log = get_logger(__name__)
 
 
 class Database:
@@ -43,8 +47,23 @@ class Database:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.state.database
-    async with database.sessions() as session:
+    session = database.sessions()
+    try:
         yield session
+    finally:
+        await close_quietly(session)
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+async def close_quietly(session: AsyncSession) -> None:
+    """Roll back and return the connection. The request's work is done: a
+    connection that died meanwhile (a database restart) must not fail it, and
+    SQLAlchemy has already discarded that connection from the pool."""
+    try:
+        await session.close()
+    except SQLAlchemyError as error:
+        log.warning("connection lost after the request's work", error=str(error).splitlines()[0])
+
+
+# scope="function": the session closes before the response is sent, so its
+# connection is back in the pool while the response travels.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -12,10 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask, current_app, g
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .engine import database_url, engine_options, trace_statements, tune_sqlite
+from .logging import get_logger
+
+log = get_logger(__name__)
 
 EXTENSION = "{{ cookiecutter.package_name }}.database"
 
@@ -66,5 +70,12 @@ def get_session() -> Session:
 def _close_session(_: BaseException | None) -> None:
     # Rolls back whatever the view left uncommitted and returns the connection.
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except SQLAlchemyError as error:
+        # The view's work is done: a connection that died meanwhile (a database
+        # restart) must not fail the response, and SQLAlchemy has already
+        # discarded it from the pool.
+        log.warning("connection lost after the request's work", error=str(error).splitlines()[0])

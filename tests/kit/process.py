@@ -1,0 +1,177 @@
+"""A service's web process, started from its Procfile on a free port.
+
+Standard library only: the kit's tests use this module, and every generated
+project carries a verbatim copy (``tests/resilience/``) for its own tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def procfile(project: Path) -> dict[str, str]:
+    """The Procfile's processes, by name (``web``, ``release``)."""
+    processes = {}
+    for line in (project / "Procfile").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Status and body of a GET, whatever the status; raises OSError when unreachable."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), bytes(error.read())
+
+
+def start_web(directory: Path, workdir: Path, env: dict[str, str], **service: Any) -> Service:
+    """Run the Procfile's ``web`` command in the project ``directory`` with ``env``
+    (``PORT`` set to a free port); return once ``/healthz`` answers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**env, "PORT": str(port)}
+    stdout = (workdir / "stdout.log").open("wb")
+    stderr = (workdir / "stderr.log").open("wb")
+    process = subprocess.Popen(
+        ["bash", "-c", "exec " + procfile(directory)["web"]],
+        cwd=directory,
+        env=env,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    cls = service.pop("cls", Service)
+    started: Service = cls(
+        process=process, port=port, workdir=workdir, env=env, files=[stdout, stderr], **service
+    )
+    started.wait_until_up()
+    return started
+
+
+@dataclass
+class Service:
+    """A running web process, its port and its output."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+    env: dict[str, str]
+    files: list[IO[bytes]] = field(repr=False)
+    project: Any = None
+    sink: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        return get(self.base_url + path, timeout)
+
+    def wait_until_up(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"web process exited with {self.process.returncode}:\n{self.output()}"
+                )
+            with contextlib.suppress(OSError):
+                if self.get("/healthz", timeout=1)[0] == 200:
+                    return
+            time.sleep(0.1)
+        self.kill()
+        raise AssertionError(f"web process not up within {timeout}s:\n{self.output()}")
+
+    # --- output -------------------------------------------------------------
+
+    def _read(self, name: str) -> str:
+        for handle in self.files:
+            handle.flush()
+        return (self.workdir / name).read_text(errors="replace")
+
+    def stdout_text(self) -> str:
+        return self._read("stdout.log")
+
+    def stderr_text(self) -> str:
+        return self._read("stderr.log")
+
+    def output(self) -> str:
+        stdout, stderr = self.stdout_text()[-8000:], self.stderr_text()[-8000:]
+        return f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """Every stdout line, parsed; a line that is not a JSON object fails the test."""
+        records = []
+        for number, line in enumerate(self.stdout_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise AssertionError(f"stdout line {number} is not JSON: {line!r}") from None
+            assert isinstance(record, dict), f"stdout line {number} is not an object: {line!r}"
+            records.append(record)
+        return records
+
+    def wait_for_log(
+        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [record for record in self.log_lines() if predicate(record)]
+            if len(found) >= count or time.monotonic() > deadline:
+                assert len(found) >= count, (
+                    f"expected {count} matching log line(s) within {timeout}s, got {len(found)}"
+                )
+                return found
+            time.sleep(0.05)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        for handle in self.files:
+            handle.close()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait for the exit status (SIGKILL if it does not come)."""
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+        status = self.process.returncode
+        self.kill()
+        return status
