@@ -144,7 +144,17 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
     if _configured == (level, log_format):
         return
     _configured = (level, log_format)
-    logging.config.dictConfig(logging_config(level, log_format))
+    apply_logging_config(logging_config(level, log_format))
+
+
+def apply_logging_config(config: dict[str, Any]) -> None:
+    """Apply a ``logging_config()`` dict (possibly extended) and route structlog through it.
+{%- if cookiecutter._framework == "django" %}
+
+    Django's ``LOGGING_CONFIG`` setting names this function, so ``LOGGING`` is applied here.
+{%- endif %}
+    """
+    logging.config.dictConfig(config)
     logging.captureWarnings(True)
     structlog.configure(
         processors=[
