@@ -46,6 +46,10 @@ class RequestIdMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         response = self.get_response(request)
         response[HEADER] = request_id
+        if not response.streaming and not response.has_header("Content-Length"):
+            # Spares gunicorn chunked encoding (CommonMiddleware would do it,
+            # but only after validating the host, which probes must not need).
+            response["Content-Length"] = str(len(response.content))
         return response
 
 

@@ -80,8 +80,8 @@ def _database(settings: Settings) -> dict[str, Any]:
         dj_database_url.parse(
             url,
             engine=f"{PACKAGE}.backends.{backend}",
-            # Connections go back at the end of each request: to the pool on
-            # PostgreSQL, closed on SQLite (see backends/).
+            # Connections go back to the worker's pool when a request ends
+            # (backends/pooling.py).
             conn_max_age=0,
             conn_health_checks=True,
         )

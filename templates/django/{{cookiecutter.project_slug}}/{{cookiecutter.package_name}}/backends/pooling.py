@@ -1,16 +1,17 @@
 """The worker's database connections as the contract's pool metrics see them
 (docs/contract.md, section 7; README.md, "Database").
 
-PostgreSQL: Django's native psycopg pool (``OPTIONS["pool"]``): DB_POOL_SIZE
-connections, growing to DB_POOL_SIZE + DB_MAX_OVERFLOW, shared by the
-worker's threads. A request takes one at its first query and gives it back
-when it ends (``CONN_MAX_AGE=0``); it waits up to DB_POOL_TIMEOUT for one.
+Each worker has one pool of DB_POOL_SIZE connections that grows to at most
+DB_POOL_SIZE + DB_MAX_OVERFLOW, shared by its threads. A request takes a
+connection at its first query and gives it back when it ends
+(``CONN_MAX_AGE=0``), and waits up to DB_POOL_TIMEOUT for one (then 503).
 
-SQLite: Django keeps no pool for SQLite, and none is needed, as opening a
-local file costs microseconds. A request opens its connection at its first
-query and closes it when it ends; at most DB_POOL_SIZE + DB_MAX_OVERFLOW are
-open at once, and a request waits up to DB_POOL_TIMEOUT for one. Every open
-connection is in use, so none is ever idle.
+PostgreSQL: Django's native psycopg pool (``OPTIONS["pool"]``), which checks
+a connection before handing it out (``CONN_HEALTH_CHECKS``) and replaces it
+after DB_POOL_RECYCLE seconds (``max_lifetime``).
+
+SQLite: Django has no pool for it, so ``backends/sqlite3`` keeps a small one
+with the same bounds.
 
 The backends (``backends/<engine>/base.py``) report each checkout and
 check-in here.
@@ -30,7 +31,7 @@ from ..config import get_settings
 
 _lock = threading.Lock()
 _used = 0
-_idle: Callable[[], int] = lambda: 0  # noqa: E731 - replaced by a backend with a pool
+_idle: Callable[[], int] = lambda: 0  # noqa: E731 - the backend in use tells
 
 
 def publish_bounds() -> None:

@@ -1,0 +1,171 @@
+"""What the Django template promises beyond the contract (issue: the Django
+template): production settings that pass ``check --deploy`` and refuse to
+start without their secrets, and PostgreSQL through Django's native psycopg
+pool, sized from the environment, traced, and surviving a database restart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import Boot
+from tests.kit.metrics import total
+from tests.kit.postgres import Postgres
+from tests.kit.project import Project, Service, procfile
+
+pytestmark = [pytest.mark.boot, pytest.mark.parametrize("framework", ["django"], indirect=True)]
+
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "DJANGO_SECRET_KEY": "kit-" + uuid.uuid4().hex + uuid.uuid4().hex,
+    "DJANGO_ALLOWED_HOSTS": "api.example.com",
+}
+
+
+# --- Production settings ----------------------------------------------------------
+
+
+def test_deploy_checks_pass_with_production_settings(project: Project) -> None:
+    result = project.run("python manage.py check --deploy --fail-level DEBUG", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without_its_settings(project: Project, missing: str) -> None:
+    env = {key: value for key, value in PRODUCTION.items() if key != missing}
+    result = project.run(procfile(project.path)["web"], timeout=60, **env)
+    assert result.returncode == 1
+    assert result.stderr == ""
+    (line,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert line["level"] == "error"
+    assert line["variable"] == missing
+
+
+def test_production_answers_with_json_and_no_debug_pages(boot: Boot) -> None:
+    service = boot(**PRODUCTION, DJANGO_SSL_REDIRECT="false")
+    host = {"Host": "api.example.com"}
+    assert httpx.get(service.base_url + "/api/items", headers=host).status_code == 200
+    missing = httpx.get(service.base_url + "/no/such/page", headers=host)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    # Probes answer whatever Host a kubelet sends; the API only its own hosts.
+    assert httpx.get(service.base_url + "/ready").status_code == 200
+    refused = httpx.get(service.base_url + "/api/items")
+    assert refused.status_code == 400
+    assert refused.json()["request_id"] == refused.headers["x-request-id"]
+
+
+# --- PostgreSQL -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def database(postgres: Postgres) -> str:
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        connection.execute("CREATE DATABASE service")
+    return postgres.url("service")
+
+
+POOL = {"DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "2", "DB_POOL_TIMEOUT": "1"}
+
+
+@pytest.fixture(scope="module")
+def pg_service(boot: Boot, database: str) -> Service:
+    return boot(DATABASE_URL=database, **POOL)
+
+
+def server_connections(postgres: Postgres, application: str) -> int:
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [application]
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_postgres_items_round_trip_with_client_spans(pg_service: Service) -> None:
+    trace_id = uuid.uuid4().hex
+    with pg_service.client() as client:
+        created = client.post("/api/items", json={"name": "on postgres"})
+        assert created.status_code == 201
+        listing = client.get(
+            "/api/items", headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}
+        )
+    assert created.json() in listing.json()
+    assert pg_service.sink is not None
+    spans = pg_service.sink.wait_for(
+        lambda s: s.trace_id == trace_id and s.kind == "CLIENT" and "SELECT" in s.name
+    )
+    for span in spans:
+        system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
+        assert system == "postgresql"
+
+
+def test_postgres_pool_is_sized_from_the_environment(
+    pg_service: Service, postgres: Postgres
+) -> None:
+    application = pg_service.project.path.name
+
+    def fetch(_: int) -> int:
+        with pg_service.client() as client:
+            return client.get("/api/items").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(fetch, range(80)))
+    assert set(codes) == {200}
+    # The pool keeps DB_POOL_SIZE connections and never opens more than
+    # DB_POOL_SIZE + DB_MAX_OVERFLOW, whatever the worker's 8 threads do.
+    opened = server_connections(postgres, application)
+    assert 3 <= opened <= 5, opened
+    metrics = httpx.get(pg_service.base_url + "/metrics").text
+    assert total(metrics, "db_client_connection_max") == 5
+    used = total(metrics, "db_client_connection_count", db_client_connection_state="used")
+    idle = total(metrics, "db_client_connection_count", db_client_connection_state="idle")
+    assert used == 0
+    assert 3 <= idle <= 5
+
+
+def test_postgres_outage_is_a_fast_503_and_the_service_recovers(
+    pg_service: Service, postgres: Postgres
+) -> None:
+    url = pg_service.base_url
+    timeouts_before = total(httpx.get(url + "/metrics").text, "db_client_connection_timeouts_total")
+    postgres.stop()
+    try:
+        started = time.monotonic()
+        response = httpx.get(url + "/api/items")
+        assert time.monotonic() - started < 3 + 1
+        assert response.status_code == 503
+        assert response.json()["error"] == "database_unavailable"
+        assert int(response.headers["retry-after"]) >= 1
+        ready = httpx.get(url + "/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"]["status"] == "error"
+        assert httpx.get(url + "/healthz").status_code == 200
+    finally:
+        postgres.start()
+
+    deadline = time.monotonic() + 15
+    while httpx.get(url + "/api/items").status_code != 200:
+        assert time.monotonic() < deadline, "the service did not recover within 15 s"
+        time.sleep(0.2)
+    assert httpx.get(url + "/ready").status_code == 200
+    timeouts_after = total(httpx.get(url + "/metrics").text, "db_client_connection_timeouts_total")
+    assert timeouts_after > timeouts_before
