@@ -83,7 +83,8 @@ def database(postgres: Postgres) -> str:
     return postgres.url("service")
 
 
-POOL = {"DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "2", "DB_POOL_TIMEOUT": "1"}
+# Ten requests in flight at once (WEB_THREADS - 2) compete for five connections.
+POOL = {"DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "2", "DB_POOL_TIMEOUT": "1", "WEB_THREADS": "12"}
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,24 @@ def server_connections(postgres: Postgres, application: str) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_postgres_timeouts_come_from_the_environment(project: Project, database: str) -> None:
+    show = (
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('SHOW statement_timeout')\n"
+        "    print(cursor.fetchone()[0])\n"
+        "print(connection.get_connection_params()['connect_timeout'])"
+    )
+    result = project.run(
+        [str(project.bin / "python"), "manage.py", "shell", "-c", show],
+        DATABASE_URL=database,
+        DB_STATEMENT_TIMEOUT="1.5",
+        DB_CONNECT_TIMEOUT="4",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split()[-2:] == ["1500ms", "4"]
 
 
 def test_postgres_items_round_trip_with_client_spans(pg_service: Service) -> None:
@@ -127,11 +146,11 @@ def test_postgres_pool_is_sized_from_the_environment(
         with pg_service.client() as client:
             return client.get("/api/items").status_code
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        codes = list(pool.map(fetch, range(80)))
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = list(pool.map(fetch, range(200)))
     assert set(codes) == {200}
     # The pool keeps DB_POOL_SIZE connections and never opens more than
-    # DB_POOL_SIZE + DB_MAX_OVERFLOW, whatever the worker's 8 threads do.
+    # DB_POOL_SIZE + DB_MAX_OVERFLOW, whatever the worker's threads do.
     opened = server_connections(postgres, application)
     assert 3 <= opened <= 5, opened
     metrics = httpx.get(pg_service.base_url + "/metrics").text

@@ -148,11 +148,12 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
 
 
 def apply_logging_config(config: dict[str, Any]) -> None:
-    """Apply a ``logging_config()`` dict (possibly extended) and route structlog through it.
-{%- if cookiecutter._framework == "django" %}
+    """Apply a ``logging_config()`` dict and route structlog's loggers through it.
 
-    Django's ``LOGGING_CONFIG`` setting names this function, so ``LOGGING`` is applied here.
-{%- endif %}
+    ``configure_logging`` calls it with the service's settings
+{%- if cookiecutter._framework == "django" %}; Django calls it with
+    ``LOGGING``, because the ``LOGGING_CONFIG`` setting names it
+{%- endif %}.
     """
     logging.config.dictConfig(config)
     logging.captureWarnings(True)

@@ -81,7 +81,7 @@ def publish_usage() -> None:
 def close_all() -> None:
     """At worker exit: this thread's connections, then the pool the threads shared."""
     connections.close_all()
-    for connection in connections.all(initialized_only=True):
-        close_pool = getattr(connection, "close_pool", None)
+    for alias in connections:
+        close_pool = getattr(connections[alias], "close_pool", None)
         if close_pool is not None:
             close_pool()

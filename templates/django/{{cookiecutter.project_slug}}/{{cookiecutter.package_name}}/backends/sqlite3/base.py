@@ -22,8 +22,8 @@ class ConnectionTimeout(TimeoutError):
 class ConnectionPool:
     """Keeps ``size`` connections open between requests and opens at most
     ``size + overflow`` at once; a connection older than ``recycle`` seconds
-    is replaced. Django pools only PostgreSQL connections (``OPTIONS["pool"]``),
-    so SQLite gets this small one for the same settings and metrics."""
+    is replaced. Django pools PostgreSQL connections (``OPTIONS["pool"]``) but not
+    SQLite ones, so SQLite gets this small pool for the same settings and metrics."""
 
     def __init__(self, size: int, overflow: int, timeout: float, recycle: float) -> None:
         self.size, self.timeout, self.recycle = size, timeout, recycle
