@@ -15,18 +15,15 @@ from collections.abc import Callable
 
 import structlog
 from django.http import HttpRequest, HttpResponse
-from opentelemetry import trace
 
 from . import errors, probes
+from .access import record_request
 from .config import get_settings
-from .logging import get_logger
-from .metrics import http_server_active_requests, method_label, observe_request
+from .metrics import http_server_active_requests, method_label
 from .request_id import HEADER, is_valid, new_request_id
 from .telemetry import route_template
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
-
-access_log = get_logger("{{ cookiecutter.package_name }}.access")
 
 
 class RequestIdMiddleware:
@@ -103,20 +100,9 @@ class RequestMiddleware:
         return errors.response_for_exception(exception)
 
     def _record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
-        method = request.method or ""
-        template = route_template(request.resolver_match)
         status = response.status_code
         error_type = ""
         if status >= 500:
             error_type = getattr(response, "error_code", "internal_error")
-        context = trace.get_current_span().get_span_context()
-        trace_id = format(context.trace_id, "032x") if context.trace_flags.sampled else None
-        observe_request(method, template, status, error_type, seconds, trace_id)
-        access_log.info(
-            "request",
-            http_method=method,
-            http_route=template,
-            http_path=request.path,
-            http_status=status,
-            duration_ms=round(seconds * 1000, 3),
-        )
+        route = route_template(request.resolver_match)
+        record_request(request.method or "", route, request.path, status, error_type, seconds)
