@@ -68,6 +68,9 @@ class ProbeMiddleware:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
             return errors.method_not_allowed(("GET", "HEAD"))
+        # What a probe logs (a readiness change) is news of the process, not
+        # of this request: like the probe itself, it stays out of request logs.
+        structlog.contextvars.unbind_contextvars("request_id")
         return probe(request)
 
 
