@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -60,6 +61,16 @@ class Readiness(HealthCheckView):  # type: ignore[misc]  # django-health-check h
             {"status": "ok" if ready else "unavailable", "checks": checks},
             status=200 if ready else 503,
         )
+
+    @contextmanager
+    def get_executor(self) -> Iterator[Executor]:
+        # A check still running after READY_TIMEOUT (a connect timeout) ends
+        # in the background: the probe's answer does not wait for it.
+        executor = ThreadPoolExecutor(thread_name_prefix="readiness")
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def _result(self, check: HealthCheck, executor: Executor | None) -> HealthCheckResult:
         try:
