@@ -32,12 +32,21 @@ def test_malformed_json_is_a_400(client: Client, body: bytes) -> None:
     assert response.json()["error"] == "invalid_json"
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": 5}, {"name": "x" * 201}, ["name"]])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"name": ""}, {"name": 5}, {"name": "x" * 201}, {"name": "a\u0000b"}, ["name"]],
+)
 def test_invalid_body_is_a_422(client: Client, body: object) -> None:
     response = client.post("/api/items", body, content_type="application/json")
     assert response.status_code == 422, body
     assert response.json()["error"] == "validation_error"
     assert response.json()["details"]
+
+
+def test_a_lone_surrogate_is_valid_json_but_no_name(client: Client) -> None:
+    response = client.post("/api/items", b'{"name": "\\ud800"}', content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["details"][0]["code"] == "invalid_characters"
 
 
 def test_wrong_method_is_a_json_405(client: Client) -> None:

@@ -4,6 +4,14 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 
+def test_root_names_the_service(client: Client) -> None:
+    response = client.get("/")
+    assert response.json() == {
+        "service": "{{ cookiecutter.project_slug }}",
+        "version": "{{ cookiecutter.version }}",
+    }
+
+
 def test_liveness(client: Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200

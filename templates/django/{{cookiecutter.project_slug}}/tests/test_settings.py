@@ -30,6 +30,11 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_models_and_migrations_agree() -> None:
+    result = manage("makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_deploy_checks_pass_with_production_settings() -> None:
     result = manage("check", "--deploy", "--fail-level", "DEBUG", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import orjson
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -20,8 +20,9 @@ class InvalidJson(ValueError):
 def read_json(request: HttpRequest) -> Any:
     """The request body, parsed; a body above MAX_REQUEST_BODY_BYTES raises RequestDataTooBig."""
     try:
-        return orjson.loads(request.body)  # strict UTF-8, unlike json.loads on bytes
-    except orjson.JSONDecodeError:
+        # Decoded first: json.loads would take UTF-16 and UTF-32 bytes too.
+        return json.loads(request.body.decode("utf-8"))
+    except (ValueError, RecursionError):
         raise InvalidJson from None
 
 

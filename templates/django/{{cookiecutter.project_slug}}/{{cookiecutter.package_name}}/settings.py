@@ -71,7 +71,7 @@ def _debug() -> bool:
     return debug
 
 
-def _database(settings: Settings) -> dict[str, Any]:
+def database(settings: Settings) -> dict[str, Any]:
     """``DATABASE_URL`` as Django's ``DATABASES["default"]`` (the pool: README.md, "Database")."""
     scheme, _, rest = settings.database_url.partition("://")
     url = scheme.split("+")[0] + "://" + rest  # postgresql+psycopg:// means postgresql:// here
@@ -138,7 +138,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = f"{PACKAGE}.urls"
 WSGI_APPLICATION = f"{PACKAGE}.wsgi.application"
 
-DATABASES = {"default": _database(service)}
+DATABASES = {"default": database(service)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True

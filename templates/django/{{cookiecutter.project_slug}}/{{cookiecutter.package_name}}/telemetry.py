@@ -25,7 +25,7 @@ _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 def route_template(match: ResolverMatch | None) -> str:
     """``api/items/<int:item_id>`` as the contract writes it, ``/api/items/{item_id}``;
     empty when no route matched."""
-    if match is None or not match.route:
+    if match is None:
         return ""
     return "/" + _CONVERTER.sub(r"{\1}", match.route)
 

@@ -3,7 +3,10 @@ answered by ``middleware.ProbeMiddleware`` before routing (see there why)."""
 
 from django.urls import include, path
 
+from .views import about
+
 urlpatterns = [
+    path("", about, name="about"),
     path("api/", include("{{ cookiecutter.package_name }}.items.urls")),
 ]
 

@@ -1,3 +1,4 @@
+import django.core.validators
 from django.db import migrations, models
 
 
@@ -16,7 +17,20 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("name", models.CharField(max_length=200)),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=200,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "[\\x00-\\x1f\\x7f\\ud800-\\udfff]",
+                                code="invalid_characters",
+                                inverse_match=True,
+                                message="Control characters and lone surrogates are not allowed.",
+                            )
+                        ],
+                    ),
+                ),
             ],
             options={
                 "db_table": "items",
