@@ -13,7 +13,8 @@ DEMO := $(CURDIR)/.demo
 demo: .venv/.synced
 	rm -rf $(DEMO)
 	$(UV) run --no-sync cookiecutter . --directory templates/$(FRAMEWORK) --no-input -o $(DEMO)
-	cd $(DEMO)/example-service && $(UV) sync --quiet --python $(PYTHON)
+	cd $(DEMO)/example-service && $(UV) sync --quiet \
+		--python "$$(cd $(CURDIR) && $(UV) run --no-sync python -m tests.kit.pythons $(DEMO)/example-service)"
 	cd $(DEMO)/example-service && $(UV) run --no-sync sh -c "$$(sed -n 's/^release: *//p' Procfile)"
 	@echo
 	@echo "Serving $(DEMO)/example-service on port $(PORT); Ctrl-C stops it. Try:"

@@ -352,6 +352,8 @@ def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot) -> Non
     for upload in uploads:
         upload.start()
     time.sleep(0.5)
+    for probe in ("/healthz", "/ready", "/metrics"):  # their one-time costs come first
+        assert call(service, "GET", probe).status == 200
     (worker,) = worker_pids(service)
     rss_before = rss_kib(worker)
 

@@ -61,3 +61,7 @@ def interpreter_for(project: Path) -> str:
             f"found {sorted(map(str, _candidates()))}. Set KIT_PYTHON to one that does."
         )
     return _candidates()[max(allowed)]
+
+
+if __name__ == "__main__":  # `make demo`: the interpreter for a rendered project
+    print(interpreter_for(Path(sys.argv[1])))

@@ -11,7 +11,7 @@ KIT_ROOT = Path(__file__).resolve().parents[2]
 
 # The conformance suite runs once per entry: a framework joins the kit by
 # being added here, and nowhere else.
-FRAMEWORKS = ("fastapi", "flask")
+FRAMEWORKS = ("fastapi", "flask", "django")
 
 
 def render(framework: str, output_dir: Path, **answers: Any) -> Path:

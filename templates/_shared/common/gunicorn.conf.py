@@ -6,6 +6,9 @@ with this file, so the service behaves the same everywhere.
 
 from __future__ import annotations
 
+{% if cookiecutter._framework == "django" -%}
+import importlib
+{% endif -%}
 import math
 import os
 import shutil
@@ -23,6 +26,11 @@ from {{ cookiecutter.package_name }}.logging import configure_logging, get_logge
 
 try:
     settings = get_settings()
+{%- if cookiecutter._framework == "django" %}
+    # Django's own settings (DJANGO_SECRET_KEY, ...) are checked here, in the
+    # master, so a bad value stops the service with one line, as any other.
+    importlib.import_module("{{ cookiecutter.package_name }}.settings")
+{%- endif %}
 except ConfigError as error:
     configure_logging()
     get_logger("{{ cookiecutter.package_name }}.config").error(

@@ -146,7 +146,18 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
     if _configured == (level, log_format):
         return
     _configured = (level, log_format)
-    logging.config.dictConfig(logging_config(level, log_format))
+    apply_logging_config(logging_config(level, log_format))
+
+
+def apply_logging_config(config: dict[str, Any]) -> None:
+    """Apply a ``logging_config()`` dict and route structlog's loggers through it.
+
+    ``configure_logging`` calls it with the service's settings
+{%- if cookiecutter._framework == "django" %}; Django calls it with
+    ``LOGGING``, because the ``LOGGING_CONFIG`` setting names it
+{%- endif %}.
+    """
+    logging.config.dictConfig(config)
     logging.captureWarnings(True)
     structlog.configure(
         processors=[

@@ -18,17 +18,17 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import record_request
 from .config import Settings
 from .errors import ERROR_TYPE, error_body
 from .http_errors import RETRY_AFTER
 from .logging import get_logger
-from .metrics import http_server_active_requests, method_label, observe_request
+from .metrics import http_server_active_requests, method_label
 
 # Probes and the scrape are not requests of the service: no metrics, no
 # access line, no shedding (contract, sections 3 and 7).
 EXEMPT_PATHS = frozenset({"/healthz", "/ready", "/metrics"})
 
-access_log = get_logger("{{ cookiecutter.package_name }}.access")
 log = get_logger(__name__)
 
 
@@ -116,17 +116,7 @@ class RequestMiddleware:
         route = scope.get("route")
         template: str = getattr(route, "path", "") if route is not None else ""
         error_type = scope.get(ERROR_TYPE, "internal_error") if status >= 500 else ""
-        context = trace.get_current_span().get_span_context()
-        trace_id = format(context.trace_id, "032x") if context.trace_flags.sampled else None
-        observe_request(method, template, status, error_type, seconds, trace_id)
-        access_log.info(
-            "request",
-            http_method=method,
-            http_route=template,
-            http_path=scope["path"],
-            http_status=status,
-            duration_ms=round(seconds * 1000, 3),
-        )
+        record_request(method, template, scope["path"], status, error_type, seconds)
 
 
 async def _send_json(

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def test_root_names_the_service(client: Client) -> None:
+    response = client.get("/")
+    assert response.json() == {
+        "service": "{{ cookiecutter.project_slug }}",
+        "version": "{{ cookiecutter.version }}",
+    }
+
+
+def test_liveness(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_readiness_checks_the_database(client: Client) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == {"status": "ok"}
+
+
+def test_probes_answer_any_host(client: Client) -> None:
+    # Kubelets and Prometheus call pods by IP, which ALLOWED_HOSTS does not list.
+    assert client.get("/healthz", headers={"Host": "10.1.2.3:8000"}).status_code == 200
+    assert client.get("/api/items", headers={"Host": "10.1.2.3:8000"}).status_code == 400
+
+
+def test_metrics_count_requests_by_route_template(client: Client) -> None:
+    client.get("/api/items/999999")
+    body = client.get("/metrics").content.decode()
+    families = {family.name: family for family in text_string_to_metric_families(body)}
+    counts = [
+        sample
+        for sample in families["http_server_request_duration_seconds"].samples
+        if sample.name.endswith("_count")
+    ]
+    routes = {sample.labels["http_route"] for sample in counts}
+    assert "/api/items/{item_id}" in routes
+    assert not any(route.endswith("999999") for route in routes)
+    (maximum,) = families["db_client_connection_max"].samples
+    assert maximum.value == 10

@@ -1,0 +1,3 @@
+"""The {{ cookiecutter.project_slug }} service."""
+
+__version__ = "{{ cookiecutter.version }}"

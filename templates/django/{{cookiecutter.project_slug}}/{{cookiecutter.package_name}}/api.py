@@ -1,0 +1,43 @@
+"""Building blocks of the JSON API's views."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from . import errors
+
+
+class InvalidJson(ValueError):
+    """The request body is not valid JSON, or not UTF-8."""
+
+
+def read_json(request: HttpRequest) -> Any:
+    """The request body, parsed; a body above MAX_REQUEST_BODY_BYTES raises RequestDataTooBig."""
+    try:
+        # Decoded first: json.loads would take UTF-16 and UTF-32 bytes too.
+        return json.loads(request.body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise InvalidJson from None
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # no cookies, no sessions: no CSRF tokens
+class ApiView(View):
+    """A class-based view whose errors are JSON, as the contract's are."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except InvalidJson:
+            return errors.invalid_json()
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        allowed = [m.upper() for m in self.http_method_names if hasattr(self, m)]
+        return errors.method_not_allowed(allowed)

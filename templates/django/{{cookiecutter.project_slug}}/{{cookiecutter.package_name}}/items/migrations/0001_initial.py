@@ -1,0 +1,40 @@
+import django.core.validators
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+
+    dependencies = []
+
+    operations = [
+        migrations.CreateModel(
+            name="Item",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=200,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "[\\x00-\\x1f\\x7f\\ud800-\\udfff]",
+                                code="invalid_characters",
+                                inverse_match=True,
+                                message="Control characters and lone surrogates are not allowed.",
+                            )
+                        ],
+                    ),
+                ),
+            ],
+            options={
+                "db_table": "items",
+                "ordering": ("id",),
+            },
+        ),
+    ]

@@ -1,0 +1,53 @@
+"""The example resource: items stored in the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, JsonResponse
+
+from .. import errors
+from ..api import ApiView, read_json
+from .models import Item
+
+LIST_LIMIT = 100
+
+
+class ItemCollection(ApiView):
+    def get(self, request: HttpRequest) -> JsonResponse:
+        items = [item.as_dict() for item in Item.objects.all()[:LIST_LIMIT]]
+        return JsonResponse(items, safe=False)
+
+    def post(self, request: HttpRequest) -> JsonResponse:
+        payload = read_json(request)
+        name = payload.get("name") if isinstance(payload, dict) else None
+        if not isinstance(name, str):
+            return errors.validation_error(
+                [{"field": "name", "message": "A string is required.", "code": "type"}]
+            )
+        item = Item(name=name)
+        try:
+            item.full_clean()
+        except ValidationError as error:
+            return errors.validation_error(_details(error))
+        item.save()
+        return JsonResponse(item.as_dict(), status=201)
+
+
+class ItemDetail(ApiView):
+    def get(self, request: HttpRequest, item_id: int) -> JsonResponse:
+        # Ids no column could hold (0, 2**70) find no row either: Django
+        # answers an out-of-range lookup without asking the database.
+        item = Item.objects.filter(pk=item_id).first()
+        if item is None:
+            return errors.not_found_response()
+        return JsonResponse(item.as_dict())
+
+
+def _details(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": field, "message": problem.message % (problem.params or {}), "code": problem.code}
+        for field, problems in error.error_dict.items()
+        for problem in problems
+    ]
