@@ -21,7 +21,6 @@ from .backends import pooling
 from .config import get_settings
 from .metrics import exposition
 
-
 View = Callable[[HttpRequest], HttpResponse]
 
 
