@@ -140,6 +140,20 @@ def test_items_can_be_created_listed_and_fetched(service: Service) -> None:
         assert item in listing.json()
 
 
+def test_a_new_item_is_counted_in_the_background(service: Service) -> None:
+    request_id = rid()
+    response = httpx.post(
+        service.base_url + "/api/items",
+        json={"name": "counted"},
+        headers={"X-Request-ID": request_id},
+    )
+    assert response.status_code == 201
+    (line,) = service.wait_for_log(
+        lambda r: r.get("event") == "items stored" and r.get("request_id") == request_id
+    )
+    assert isinstance(line["total"], int) and line["total"] >= 1
+
+
 @pytest.mark.parametrize("item_id", ["987654321", "abc", "-1", "0", "1.5", "99999999999999999999"])
 def test_ids_that_name_no_item_are_404(service: Service, item_id: str) -> None:
     response = httpx.get(f"{service.base_url}/api/items/{item_id}")

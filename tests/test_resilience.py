@@ -563,3 +563,81 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot) -> None:
     assert total(text, name, http_route="/api/items") == 30 + 30 + 20
     assert total(text, "http_server_active_requests") == 0
     assert service.process.poll() is None
+
+
+# --- 7. Background work --------------------------------------------------------------
+
+
+def test_failing_background_work_is_logged_once_and_gives_its_connection_back(
+    pg_boot: Callable[..., PgService], postgres: PostgresServer
+) -> None:
+    pg = pg_boot(DB_STATEMENT_TIMEOUT="1")
+    service = pg.service
+    seed(service)
+    wait_until_pool_idle(service)
+    # The count after a write reaches the database late (network latency) and
+    # finds the table locked, until PostgreSQL cancels it: a real failure of
+    # the background work, after the request itself succeeded.
+    pg.proxy.set_mode("pass", latency=0.3)
+    request_id = rid_for("background")
+    with postgres.connect(pg.database) as locker:
+        created = call(
+            service,
+            "POST",
+            "/api/items",
+            json={"name": "counted later"},
+            headers={"X-Request-ID": request_id},
+        )
+        locker.execute("BEGIN")
+        locker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        (failure,) = service.wait_for_log(
+            lambda r: (
+                r.get("event") == "background task failed" and r.get("request_id") == request_id
+            ),
+            timeout=15,
+        )
+        locker.execute("ROLLBACK")
+    pg.proxy.set_mode("pass", latency=0.0)
+    assert created.status == 201
+    assert failure["level"] == "error"
+    assert failure["task"] == "count-items"
+    assert "Traceback" in failure["exception"]
+    time.sleep(0.3)
+    errors = [
+        r
+        for r in service.log_lines()
+        if r.get("request_id") == request_id and r["level"] == "error"
+    ]
+    assert len(errors) == 1
+    assert not any(
+        r.get("event") == "items stored" and r.get("request_id") == request_id
+        for r in service.log_lines()
+    )
+    wait_until_pool_idle(service)  # the connection it held is back
+    assert call(service, "GET", "/api/items").status == 200
+    assert service.process.poll() is None
+
+
+def test_sigterm_waits_for_background_work(pg_boot: Callable[..., PgService]) -> None:
+    pg = pg_boot(DRAIN_DELAY="0")
+    service = pg.service
+    seed(service)
+    wait_until_pool_idle(service)
+    pg.proxy.set_mode("pass", latency=0.3)  # the count after a write takes a while
+    request_id = rid_for("last-write")
+    created = call(
+        service, "POST", "/api/items", json={"name": "last"}, headers={"X-Request-ID": request_id}
+    )
+    assert created.status == 201
+    service.signal(signal.SIGTERM)
+    assert service.wait(timeout=30) == 0
+    counted = [
+        r
+        for r in service.log_lines()
+        if r.get("event") == "items stored" and r.get("request_id") == request_id
+    ]
+    assert len(counted) == 1 and counted[0]["total"] == 2
+
+
+def rid_for(purpose: str) -> str:
+    return f"{purpose}-{uuid.uuid4().hex[:12]}"

@@ -15,4 +15,9 @@ class ServiceConfig(AppConfig):
         telemetry.instrument()
         pooling.publish_bounds()
         got_request_exception.connect(log_unhandled_exception, dispatch_uid="log-unhandled")
+        from .config import get_settings
+        from .items.views import background
+
         lifecycle.on_worker_exit(pooling.close_all)
+        # Registered after the pool, so run before it at exit: work first, then the pool.
+        lifecycle.on_worker_exit(lambda: background.drain(get_settings().graceful_timeout))

@@ -8,10 +8,12 @@ from . import __version__, lifecycle
 from .config import SERVICE_SLUG, Settings, get_settings
 from .db import Database
 from .errors import register_error_handlers
+from .items import TASKS
 from .items import bp as items_bp
 from .logging import configure_logging, get_logger
 from .probes import bp as probes_bp
 from .request_context import RequestContextMiddleware
+from .tasks import BackgroundTasks
 from .telemetry import RequestTelemetry
 from .tracing import configure_tracing
 
@@ -36,6 +38,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     database = Database.from_settings(settings)
     database.init_app(app)
     lifecycle.on_worker_exit(database.dispose)
+    # Registered after the pool, so run before it at exit: work first, then the pool.
+    background = BackgroundTasks()
+    app.extensions[TASKS] = background
+    lifecycle.on_worker_exit(lambda: background.drain(settings.graceful_timeout))
 
     app.register_blueprint(probes_bp)
     app.register_blueprint(items_bp)

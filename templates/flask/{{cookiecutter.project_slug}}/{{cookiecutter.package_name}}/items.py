@@ -6,15 +6,19 @@ import json
 import re
 from typing import Any, NoReturn
 
-from flask import Blueprint, request
-from sqlalchemy import select
+from flask import Blueprint, current_app, request
+from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .db import get_session
+from .db import EXTENSION, Database, get_session
 from .errors import ValidationFailed
+from .logging import get_logger
 from .models import NAME_MAX_LENGTH, Item
+from .tasks import BackgroundTasks
 
 bp = Blueprint("items", __name__, url_prefix="/api/items")
+log = get_logger(__name__)
+TASKS = "{{ cookiecutter.package_name }}.tasks"
 
 LIST_LIMIT = 100
 MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
@@ -37,7 +41,17 @@ def create_item() -> tuple[ItemDict, int]:
     session = get_session()
     session.add(item)
     session.commit()
+    database: Database = current_app.extensions[EXTENSION]
+    background: BackgroundTasks = current_app.extensions[TASKS]
+    background.spawn(lambda: _count_items(database), name="count-items")
     return item.as_dict(), 201
+
+
+def _count_items(database: Database) -> None:
+    """Background work after a write: it holds a connection, so shutdown waits for it."""
+    with database.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(Item))
+    log.info("items stored", total=total)
 
 
 # Ids that no row can have (not a positive number, beyond the column) match no

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,10 +47,23 @@ def wait_until_pool_idle(service: Service, timeout: float = 10) -> None:
     raise AssertionError("the pool still has connections in use")
 
 
-def timed_get(service: Service, path: str) -> tuple[int, float]:
+def timed_get(service: Service, path: str, request_id: str = "") -> tuple[int, float]:
+    """Status and duration of a GET; with ``request_id``, the duration the service
+    itself logged (the client's clock also counts its own thread scheduling)."""
     started = time.monotonic()
-    status, _ = service.get(path, timeout=30)
-    return status, time.monotonic() - started
+    if not request_id:
+        status, _ = service.get(path, timeout=30)
+        return status, time.monotonic() - started
+    request = urllib.request.Request(service.base_url + path, headers={"X-Request-ID": request_id})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as error:
+        status = int(error.code)
+    (line,) = service.wait_for_log(
+        lambda r: r.get("request_id") == request_id and r.get("event") == "request"
+    )
+    return status, float(line["duration_ms"]) / 1000
 
 
 def test_sigterm_lets_requests_in_flight_finish(deploy: Deploy) -> None:
@@ -65,7 +79,7 @@ def test_sigterm_lets_requests_in_flight_finish(deploy: Deploy) -> None:
         outcomes = [future.result() for future in in_flight]
         status = service.wait(timeout=30)
     assert ready == 503
-    assert [code for code, _ in outcomes] == [200, 200, 200]
+    assert [code for code, _ in outcomes] == [200, 200, 200], service.output()
     assert status == 0
 
 
@@ -76,7 +90,7 @@ def test_a_database_outage_is_a_fast_503_and_heals_by_itself(deploy: Deploy) -> 
     item = create_item(service)
 
     deployed.proxy.set_mode("refuse")
-    status, seconds = timed_get(service, f"/api/items/{item}")
+    status, seconds = timed_get(service, f"/api/items/{item}", "during-outage")
     assert status == 503
     assert seconds < connect_timeout + 1
     assert json.loads(service.get(f"/api/items/{item}")[1])["error"] == "database_unavailable"
@@ -105,10 +119,12 @@ def test_an_exhausted_pool_answers_the_excess_with_503_in_time(deploy: Deploy) -
     wait_until_pool_idle(service)
     deployed.proxy.set_mode("pass", latency=0.5)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        outcomes = list(pool.map(lambda _: timed_get(service, f"/api/items/{item}"), range(4)))
+        outcomes = list(
+            pool.map(lambda n: timed_get(service, f"/api/items/{item}", f"pool-{n}"), range(4))
+        )
     deployed.proxy.set_mode("pass", latency=0.0)
     served = [seconds for code, seconds in outcomes if code == 200]
     refused = [seconds for code, seconds in outcomes if code == 503]
-    assert (len(served), len(refused)) == (2, 2), outcomes
-    assert all(seconds < pool_timeout + 0.5 for seconds in refused)
+    assert (len(served), len(refused)) == (2, 2), (outcomes, service.output())
+    assert all(seconds < pool_timeout + 0.5 for seconds in refused), outcomes
     assert service.get(f"/api/items/{item}")[0] == 200

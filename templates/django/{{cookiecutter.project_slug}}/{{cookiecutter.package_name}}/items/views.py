@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.http import HttpRequest, JsonResponse
 
 from .. import errors
 from ..api import ApiView, read_json
+from ..logging import get_logger
+from ..tasks import BackgroundTasks
 from .models import Item
 
 LIST_LIMIT = 100
+log = get_logger(__name__)
+# Drained at worker exit, before the pool closes (apps.py).
+background = BackgroundTasks()
 
 
 class ItemCollection(ApiView):
@@ -32,6 +38,7 @@ class ItemCollection(ApiView):
         except ValidationError as error:
             return errors.validation_error(_details(error))
         item.save()
+        background.spawn(_count_items, name="count-items")
         return JsonResponse(item.as_dict(), status=201)
 
 
@@ -43,6 +50,15 @@ class ItemDetail(ApiView):
         if item is None:
             return errors.not_found_response()
         return JsonResponse(item.as_dict())
+
+
+def _count_items() -> None:
+    """Background work after a write: it holds a connection, so shutdown waits for it."""
+    try:
+        total = Item.objects.count()
+    finally:
+        connections.close_all()  # this thread's connection goes back to the pool
+    log.info("items stored", total=total)
 
 
 def _details(error: ValidationError) -> list[dict[str, Any]]:
