@@ -7,7 +7,7 @@ PORT ?= 8000
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 DEMO := $(CURDIR)/.demo
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench resilience-report lint clean
 
 # Render the $(FRAMEWORK) template with default answers and serve it on SQLite.
 demo: .venv/.synced
@@ -37,6 +37,12 @@ bench: .venv/.synced
 	$(UV) run --no-sync python -m tests.kit.system wrk
 	$(UV) run --no-sync --group bench python -m bench.run $(BENCH_ARGS)
 	$(UV) run --group bench python -m bench.report
+
+# docs/resilience.md from one run of the resilience tier.
+resilience-report: .venv/.synced
+	rm -rf .figures
+	$(UV) run --no-sync pytest tests/test_resilience.py -n auto --dist loadgroup -q
+	$(UV) run --no-sync python -m tests.kit.resilience_report
 
 lint: .venv/.synced
 	$(UV) run --no-sync ruff check hooks tests bench monitoring

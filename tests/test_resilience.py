@@ -8,6 +8,7 @@ P = pool size + overflow, L = in-flight limit (docs/contract.md, sections 8-10).
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import signal
 import threading
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -105,6 +107,34 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+Note = Callable[[str, float | int | str], None]
+FIGURES: dict[str, dict[str, dict[str, float | int | str]]] = {}
+FIGURES_DIR = Path(__file__).resolve().parents[1] / ".figures"
+
+
+@pytest.fixture
+def note(request: pytest.FixtureRequest) -> Note:
+    """Record a figure this test measured, for docs/resilience.md (`make resilience-report`)."""
+    framework = str(request.node.callspec.params.get("framework", "?"))
+    scenario = request.node.name.split("[")[0].removeprefix("test_")
+    mode = request.node.callspec.params.get("mode")
+    key = f"{scenario} ({mode})" if mode else scenario
+
+    def record(name: str, value: float | int | str) -> None:
+        rounded = round(value, 3) if isinstance(value, float) else value
+        FIGURES.setdefault(framework, {}).setdefault(key, {})[name] = rounded
+
+    return record
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_figures() -> Iterator[None]:
+    yield
+    if FIGURES:
+        FIGURES_DIR.mkdir(exist_ok=True)
+        (FIGURES_DIR / f"resilience-{os.getpid()}.json").write_text(json.dumps(FIGURES, indent=1))
+
+
 @dataclass
 class PgService:
     service: Service
@@ -170,7 +200,7 @@ def assert_unavailable(outcome: Outcome, within: float) -> None:
 
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
-    pg_boot: Callable[..., PgService], mode: str
+    pg_boot: Callable[..., PgService], mode: str, note: Note
 ) -> None:
     connect_timeout = 2.0
     pg = pg_boot(DB_CONNECT_TIMEOUT=str(connect_timeout))
@@ -180,16 +210,23 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
     assert call(service, "GET", f"/api/items/{item_id}").status == 200
 
     pg.proxy.set_mode(mode)
+    slowest = 0.0
     for method, path, kwargs in [
         ("GET", f"/api/items/{item_id}", {}),
         ("GET", "/api/items", {}),
         ("POST", "/api/items", {"json": {"name": "during outage"}}),
     ]:
-        assert_unavailable(call(service, method, path, **kwargs), within=connect_timeout + 1)
+        outcome = call(service, method, path, **kwargs)
+        assert_unavailable(outcome, within=connect_timeout + 1)
+        slowest = max(slowest, outcome.seconds)
     healthz = call(service, "GET", "/healthz")
     assert (healthz.status, healthz.seconds < 0.5) == (200, True)
     ready = call(service, "GET", "/ready")
     assert ready.status == 503 and ready.seconds < 1 + 1
+    note("DB_CONNECT_TIMEOUT (s)", connect_timeout)
+    note("slowest 503 of 3 DB requests (s)", slowest)
+    note("/ready 503 after (s)", ready.seconds)
+    note("/healthz during outage (s)", healthz.seconds)
     assert ready.body["checks"]["database"]["status"] == "error"
 
     pg.proxy.set_mode("pass")
@@ -202,6 +239,8 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
     # the next 99 in a row succeed as well.
     assert first.status_code == 200 and recovered < 2.0
     assert statuses == [200] * 99
+    note("first 200 after the database returned (s)", recovered)
+    note("consecutive 200s after it", 1 + statuses.count(200))
     assert call(service, "GET", "/ready").status == 200
     assert worker_pids(service) == workers_before  # recovered without a restart
 
@@ -210,7 +249,7 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
 
 
 def test_database_restart_costs_at_most_the_requests_in_flight(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
     pg = pg_boot()
     service = pg.service
@@ -237,6 +276,7 @@ def test_database_restart_costs_at_most_the_requests_in_flight(
             time.sleep(0.05)
         stop.set()
 
+    note("pg_ctl restart -m fast took (s)", restarted - restart_began)
     failed = [o for o in outcomes if o.status != 200]
     after = [o for o in outcomes if o.started > restarted]
     # The first requests after the restart already succeed: stale pooled
@@ -249,13 +289,16 @@ def test_database_restart_costs_at_most_the_requests_in_flight(
         assert outcome.status == 503, (outcome, service.output())
         assert outcome.body["error"] == "database_unavailable"
     assert worker_pids(service) == workers_before
+    note("requests by 4 clients", len(outcomes))
+    note("503 (all during the restart)", len(failed))
+    note("requests after the restart, all 200", len(after))
 
 
 # --- 4. Pool exhaustion ------------------------------------------------------------
 
 
 def test_pool_exhaustion_answers_the_excess_with_503_in_time(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
     size, overflow, pool_timeout, extra = 2, 1, 1.0, 3
     pg = pg_boot(
@@ -296,6 +339,14 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     assert peak <= size + overflow
     after = total(call(service, "GET", "/metrics").body, "db_client_connection_timeouts_total")
     assert after - before == extra
+    note("P = DB_POOL_SIZE + DB_MAX_OVERFLOW", size + overflow)
+    note("concurrent slow requests", size + overflow + extra)
+    note("served 200", len(served))
+    note("slowest served (s)", max(o.seconds for o in served))
+    note("refused 503", len(refused))
+    note("slowest 503 (s), DB_POOL_TIMEOUT 1 s", max(o.seconds for o in refused))
+    note("peak connections in pg_stat_activity", peak)
+    note("db_client_connection_timeouts_total increase", after - before)
     assert all(call(service, "GET", f"/api/items/{item_id}").status == 200 for _ in range(10))
 
 
@@ -303,7 +354,7 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
 
 
 def test_statement_timeout_is_enforced_by_postgres_and_the_connection_reused(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
     limit = 1.0
     pg = pg_boot(DB_STATEMENT_TIMEOUT=str(limit), DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0")
@@ -330,6 +381,8 @@ def test_statement_timeout_is_enforced_by_postgres_and_the_connection_reused(
         locker.execute("ROLLBACK")
     assert_unavailable(outcome, within=limit + 0.5)
     assert outcome.seconds >= limit * 0.9
+    note("DB_STATEMENT_TIMEOUT (s)", limit)
+    note("503 after (s)", outcome.seconds)
     assert call(service, "GET", "/api/items").status == 200
     assert backends() == before  # the same connection served the next request
 
@@ -337,7 +390,7 @@ def test_statement_timeout_is_enforced_by_postgres_and_the_connection_reused(
 # --- 6. Load shedding --------------------------------------------------------------
 
 
-def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot) -> None:
+def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot, note: Note) -> None:
     limit, extra = 2, 20
     service = boot(MAX_IN_FLIGHT=str(limit))
     slow: list[Any] = []
@@ -382,6 +435,15 @@ def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot) -> Non
     # (the client's includes its own thread scheduling, 20 at a time).
     lines = service.wait_for_log(lambda r: str(r.get("request_id", "")).startswith(marker), extra)
     assert all(line["http_status"] == 503 and line["duration_ms"] < 50 for line in lines)
+    note("MAX_IN_FLIGHT", limit)
+    note(
+        "503 overloaded, slowest by the service's clock (ms)",
+        max(li["duration_ms"] for li in lines),
+    )
+    note(
+        "503 overloaded, median by the client's clock (s)",
+        sorted(o.seconds for o in shed)[len(shed) // 2],
+    )
     assert sorted(o.seconds for o in shed)[len(shed) // 2] < 0.1
     assert all(p.status == 200 and p.seconds < 1 for p in probes)
     burst_statuses = [
@@ -394,7 +456,10 @@ def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot) -> Non
     ]
     assert [r.status for r in slow] == [201] * limit
     # 500 refusals later the worker has not grown: nothing is queued or kept.
-    assert rss_kib(worker) - rss_before < 5 * 1024
+    grown = rss_kib(worker) - rss_before
+    assert grown < 5 * 1024
+    note("slowest probe during overload (s)", max(p.seconds for p in probes))
+    note("worker memory growth after 520 refusals (KiB)", grown)
     shed_count = total(
         call(service, "GET", "/metrics").body,
         "http_server_request_duration_seconds_count",
@@ -418,7 +483,7 @@ def _many(service: Service, count: int) -> Outcome:
 
 
 def test_sigterm_lets_database_requests_in_flight_finish(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
     drain = 1.0
     pg = pg_boot(DRAIN_DELAY=str(drain))
@@ -462,13 +527,20 @@ def test_sigterm_lets_database_requests_in_flight_finish(
     while postgres.connections(pg.database) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert postgres.connections(pg.database) == 0
+    note("S, one request through the slowed database (s)", duration)
+    note("DRAIN_DELAY (s)", drain)
+    note("requests in flight at SIGTERM, all 200", len(outcomes))
+    note("/ready 503 after SIGTERM (s)", ready.finished - signalled)
+    note("exit 0 after SIGTERM (s)", exited - signalled)
+    note("bound S + DRAIN_DELAY + 2 (s)", duration + drain + 2)
+    note("spans of those requests exported", len(set(trace_ids) & exported))
 
 
 # --- 7. Error isolation ----------------------------------------------------------
 
 
 def test_a_failing_request_does_not_disturb_the_others(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
     # Room for all 16 at once: this is about a failing request, not about shedding
     # (threaded workers serve WEB_THREADS - 2 at a time by default).
@@ -519,6 +591,8 @@ def test_a_failing_request_does_not_disturb_the_others(
         )
         assert len(errors) == 1 and "poisoned item" in errors[0]["exception"]
     assert all(o.status in (200, 201) for o in healthy), [o.status for o in healthy]
+    note("failing requests answered 500 JSON, logged once each", len(poisoned))
+    note("concurrent requests unaffected (200/201)", len(healthy))
     assert call(service, "GET", "/healthz").status == 200
     assert call(service, "GET", "/ready").status == 200
 
@@ -526,7 +600,7 @@ def test_a_failing_request_does_not_disturb_the_others(
 # --- 8. Several workers --------------------------------------------------------------
 
 
-def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot) -> None:
+def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot, note: Note) -> None:
     service = boot(WEB_CONCURRENCY="2")
     name = "http_server_request_duration_seconds_count"
     workers = worker_pids(service)
@@ -546,11 +620,14 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot) -> None:
 
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
+    killed = time.monotonic()
     during = served(30)  # the other worker answers meanwhile
     deadline = time.monotonic() + 20
+    replaced_after = None
     while time.monotonic() < deadline:
         current = worker_pids(service)
         if len(current) == 2 and victim not in current:
+            replaced_after = time.monotonic() - killed
             break
         time.sleep(0.1)
     replaced = worker_pids(service)
@@ -563,13 +640,16 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot) -> None:
     assert total(text, name, http_route="/api/items") == 30 + 30 + 20
     assert total(text, "http_server_active_requests") == 0
     assert service.process.poll() is None
+    note("requests while one of 2 workers was SIGKILLed, all 200", len(during))
+    note("new worker forked after (s, polled every 0.1 s)", replaced_after or -1)
+    note("requests counted across workers (30+30+20)", total(text, name, http_route="/api/items"))
 
 
 # --- 7. Background work --------------------------------------------------------------
 
 
 def test_failing_background_work_is_logged_once_and_gives_its_connection_back(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
     pg = pg_boot(DB_STATEMENT_TIMEOUT="1")
     service = pg.service
@@ -614,11 +694,12 @@ def test_failing_background_work_is_logged_once_and_gives_its_connection_back(
         for r in service.log_lines()
     )
     wait_until_pool_idle(service)  # the connection it held is back
+    note("error lines for the failed background count", len(errors))
     assert call(service, "GET", "/api/items").status == 200
     assert service.process.poll() is None
 
 
-def test_sigterm_waits_for_background_work(pg_boot: Callable[..., PgService]) -> None:
+def test_sigterm_waits_for_background_work(pg_boot: Callable[..., PgService], note: Note) -> None:
     pg = pg_boot(DRAIN_DELAY="0")
     service = pg.service
     seed(service)
@@ -637,6 +718,7 @@ def test_sigterm_waits_for_background_work(pg_boot: Callable[..., PgService]) ->
         if r.get("event") == "items stored" and r.get("request_id") == request_id
     ]
     assert len(counted) == 1 and counted[0]["total"] == 2
+    note("background counts finished before the exit", len(counted))
 
 
 def rid_for(purpose: str) -> str:

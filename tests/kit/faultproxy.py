@@ -157,6 +157,11 @@ class FaultProxy:
                 asyncio.create_task(self._pump(reader, up_writer)),
                 asyncio.create_task(self._pump(up_reader, writer)),
             ]
+            done, _ = await asyncio.wait(link.tasks, return_when=asyncio.FIRST_EXCEPTION)
+            # A side that was reset resets the other one too, as it would without
+            # a proxy in between; a clean end (EOF) was passed on as one.
+            if any(not task.cancelled() and task.exception() for task in done):
+                link.abort()
             await asyncio.gather(*link.tasks, return_exceptions=True)
         except (OSError, asyncio.CancelledError):
             link.abort()
