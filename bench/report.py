@@ -83,7 +83,9 @@ def main() -> int:
         "  (the framework alone), **generated** (the template as shipped: JSON access",
         "  log, metrics, tracing sampled at 100% and exported over OTLP to a local",
         "  sink, request ids) and **stack** (the usual libraries; see `bench/apps`).",
-        f"- wrk, one thread, {settings['connections']} connections, {settings['duration']:g} s after a "
+        "- wrk, one thread, 16 connections for FastAPI and 6 for Flask and Django (threaded",
+        "  workers serve `WEB_THREADS - 2` = 6 requests at once and shed the rest, by design),",
+        f"  {settings['duration']:g} s after a "
         f"{settings['warmup']:g} s warm-up, {settings['repeats']} repeats interleaved (the",
         "  variant that goes first rotates); tables show medians. The server is pinned",
         "  to CPU 0 and wrk to CPU 1 with `taskset`.",

@@ -46,10 +46,13 @@ SEED_ITEMS = 100
 
 # What each framework's baselines need on top of the generated project's own dependencies.
 STACK_PACKAGES = {
-    "fastapi": ["prometheus-fastapi-instrumentator>=7"],
+    "fastapi": ["prometheus-fastapi-instrumentator>=7", "opentelemetry-instrumentation-fastapi"],
     "flask": ["prometheus-flask-exporter>=0.23"],
-    "django": ["django-prometheus>=2.3"],
+    "django": ["django-prometheus>=2.3", "dj-database-url>=2"],
 }
+# Concurrent connections: threaded workers serve WEB_THREADS - 2 = 6 requests at
+# once and shed the rest by design, so more would measure shedding, not throughput.
+CONNECTIONS = {"fastapi": 16, "flask": 6, "django": 6}
 # The bare and stack apps run under the same gunicorn worker as the generated service.
 BASELINE_SERVER = {
     "fastapi": ["-k", "uvicorn_worker.UvicornWorker"],
@@ -330,6 +333,8 @@ def bench_framework(
         "LOG_LEVEL": "info",
         "ENVIRONMENT": "production",
         "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SSL_REDIRECT": "false",
         "DRAIN_DELAY": "0",
     }
     for url in (sqlite_url, pg_url):
@@ -353,8 +358,9 @@ def bench_framework(
                 server = Server(variant, port, WORK / framework / f"{variant.name}.log")
                 try:
                     target = f"http://127.0.0.1:{port}{path}"
-                    wrk(target, args.warmup, args.connections)
-                    rps, p50, p99, errors = wrk(target, args.duration, args.connections)
+                    connections = args.connections or CONNECTIONS[framework]
+                    wrk(target, args.warmup, connections)
+                    rps, p50, p99, errors = wrk(target, args.duration, connections)
                     if endpoint == "trivial" and repeat == 0:
                         results.rss_kib.setdefault(framework, {})[variant.name] = server.rss()
                 finally:
@@ -423,7 +429,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=0, help="default: per framework")
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="1 repeat of 3 s: checks the harness")
     args = parser.parse_args()

@@ -66,9 +66,9 @@ def create_app() -> FastAPI:
             "exclude": lambda scope: scope.get("path") in EXEMPT_PATHS,
         },
     )
+    app.add_api_route("/", about, methods=["GET"], include_in_schema=False)
     app.include_router(probes_router)
     app.include_router(items_router)
-    app.add_api_route("/", about, methods=["GET"], include_in_schema=False)
     install_error_handlers(app)
     # Added last, runs first: the request id exists before anything logs.
     app.add_middleware(RequestMiddleware, settings=settings)
