@@ -6,6 +6,8 @@ FRAMEWORK ?= fastapi
 PORT ?= 8000
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 DEMO := $(CURDIR)/.demo
+# The tests and the demo run uv by name, so a bootstrapped uv must be on PATH too.
+export PATH := $(patsubst %/,%,$(dir $(UV))):$(PATH)
 
 .PHONY: demo test bench resilience-report lint clean
 

@@ -23,11 +23,11 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
+from .access import record_request
 from .config import Settings
 from .errors import error_response
 from .http_errors import RETRY_AFTER
-from .logging import get_logger
-from .metrics import http_server_active_requests, method_label, observe_request
+from .metrics import http_server_active_requests, method_label
 
 # Probes and the scrape are not requests of the service: no span, no metrics,
 # no access line, no shedding (contract, sections 3 and 7).
@@ -35,8 +35,6 @@ EXEMPT_PATHS = frozenset({"/healthz", "/ready", "/metrics"})
 
 # A rule's variable, with or without converter and arguments: <int(min=1):id>.
 _VARIABLE = re.compile(r"<(?:[^<>:]*:)?([^<>:]+)>")
-
-access_log = get_logger("{{ cookiecutter.package_name }}.access")
 
 
 @functools.cache
@@ -112,15 +110,4 @@ class RequestTelemetry:
             http_server_active_requests.labels(method_label(request.method)).dec()
         status: int = g.get("http_status", 500)
         error_type = g.get("error_type", "internal_error") if status >= 500 else ""
-        route = current_route()
-        context = trace.get_current_span().get_span_context()
-        trace_id = format(context.trace_id, "032x") if context.trace_flags.sampled else None
-        observe_request(request.method, route, status, error_type, seconds, trace_id)
-        access_log.info(
-            "request",
-            http_method=request.method,
-            http_route=route,
-            http_path=request.path,
-            http_status=status,
-            duration_ms=round(seconds * 1000, 3),
-        )
+        record_request(request.method, current_route(), request.path, status, error_type, seconds)
