@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import kubernetes_validate
 import pytest
+import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -245,6 +246,25 @@ def test_compose_file_is_valid_against_the_compose_spec(generated: Path) -> None
 
 
 @render_tier
+def test_the_compose_schema_catches_a_broken_compose_file(generated: Path, tmp_path: Path) -> None:
+    # A condition compose does not know and a misspelt key must fail the same check.
+    compose = load_yaml(generated / "compose.yaml")
+    web = compose["services"]["web"]
+    web["depends_on"]["db"]["condition"] = "service_ready"
+    web["stop_grace_periode"] = web.pop("stop_grace_period")
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(compose))
+    result = run(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(tmp_path / "compose.yaml"),
+    )
+    assert result.returncode != 0
+    assert "'service_ready' is not one of" in result.stdout, result.stdout
+    assert "'stop_grace_periode' were unexpected" in result.stdout, result.stdout
+
+
+@render_tier
 def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path) -> None:
     compose = load_yaml(generated / "compose.yaml")
     services = compose["services"]
@@ -272,15 +292,11 @@ def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path
     assert mounts["grafana"]["/etc/grafana/provisioning"] == "./grafana/provisioning"
     assert mounts["grafana"]["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
 
-    # Every file or directory the stack mounts is in the project. The kit's
-    # grafana/ assets are copied in by the post-gen hook once the kit has them.
-    kit_has_assets = (KIT_ROOT / "grafana").is_dir()
+    # Every file or directory the stack mounts is in the project (named volumes aside).
     for service, targets in mounts.items():
         for source in targets.values():
-            pending = source.startswith("./grafana") and not kit_has_assets
-            if not source.startswith("./") or pending:
-                continue
-            assert (generated / source).exists(), f"{service} mounts {source}, which is missing"
+            if source.startswith("./"):
+                assert (generated / source).exists(), f"{service} mounts {source}, which is missing"
 
 
 @render_tier
@@ -305,14 +321,14 @@ def test_traces_flow_from_the_service_through_the_collector_to_tempo(generated: 
     assert f"127.0.0.1:{tempo_port}:{tempo_port}" in services["tempo"]["ports"]
 
     datasources = sorted((generated / "grafana/provisioning/datasources").glob("*.y*ml"))
+    assert datasources, "Grafana's data sources are not provisioned"
     urls = {
         source["uid"]: source["url"]
         for path in datasources
-        for source in load_yaml(path).get("datasources", [])
+        for source in load_yaml(path)["datasources"]
     }
-    if datasources:  # the kit's Grafana assets, once the kit ships them
-        assert urls["tempo"] == f"http://tempo:{tempo_port}"
-        assert urls["prometheus"] == "http://prometheus:9090"
+    assert urls["tempo"] == f"http://tempo:{tempo_port}"
+    assert urls["prometheus"] == "http://prometheus:9090"
 
 
 # --- Kubernetes ----------------------------------------------------------------

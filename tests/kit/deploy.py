@@ -25,8 +25,8 @@ from .project import procfile as procfile_lines
 
 BIN = Path(sys.executable).parent
 
-# Kubernetes versions the manifests are validated against: the newest that
-# kubernetes-validate knows, and the oldest minor the project still supports.
+# Kubernetes versions the manifests are validated against: the oldest minor
+# the project still supports, and the newest that kubernetes-validate knows.
 K8S_VERSIONS = ("1.35.0", "1.37.0")
 OVERLAYS = ("staging", "production")
 
