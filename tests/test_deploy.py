@@ -39,6 +39,7 @@ from tests.kit.deploy import (
     dockerignore_patterns,
     dockerignored,
     env_pairs,
+    image_python,
     json_list,
     kustomize,
     load_yaml,
@@ -54,8 +55,8 @@ from tests.kit.deploy import (
 from tests.kit.http import slow_post_json
 from tests.kit.postgres import PostgresServer
 from tests.kit.project import Project
-from tests.kit.pythons import installed_pythons
 from tests.kit.render import KIT_ROOT, render
+from tests.kit.system import require_python
 
 # The contract's routes (docs/contract.md, section 3).
 LIVENESS, READINESS, METRICS = "/healthz", "/ready", "/metrics"
@@ -509,12 +510,9 @@ def test_workflow_lints_types_tests_on_postgresql_and_builds_the_image(generated
     build = next(s for s in jobs["image"]["steps"] if "build-push-action" in s.get("uses", ""))
     assert build["with"]["context"] == "."
 
-    image_python = next(
-        s.arguments.split("=", 1)[1]
-        for s in dockerfile(generated / "Dockerfile")
-        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
+    assert workflow["env"]["PYTHON_VERSION"] == image_python(generated / "Dockerfile"), (
+        "CI tests the image's Python"
     )
-    assert workflow["env"]["PYTHON_VERSION"] == image_python, "CI tests the image's Python"
 
 
 # --- One picture: ports, probe paths and shutdown timings agree ------------------
@@ -764,20 +762,10 @@ def test_the_image_build_steps_install_a_project_that_serves(
     # The closest to `docker build` without a Docker engine: the build stage's
     # commands on the build context, with the image's Python; then the web
     # command from the result, as the final stage runs it.
-    image_python = next(
-        s.arguments.split("=", 1)[1]
-        for s in dockerfile(project.path / "Dockerfile")
-        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
-    )
-    pythons = [
-        path
-        for version, path in installed_pythons().items()
-        if f"{version.major}.{version.minor}" == image_python
-    ]
-    if not pythons:
-        pytest.skip(f"Python {image_python} (the image's) is not installed here")
+    # The bootstrap (`python -m tests.kit.system`) installs the image's Python.
+    python = require_python(image_python(project.path / "Dockerfile"))
     app = tmp_path / "app"
-    ran = replay_build_stage(project.path, app, pythons[0])
+    ran = replay_build_stage(project.path, app, python)
     assert any("--no-install-project" in command for command in ran)
     assert not (app / "tests").exists(), ".dockerignore keeps the tests out of the image"
     assert (app / ".venv/bin/gunicorn").exists()

@@ -82,6 +82,16 @@ def dockerfile(path: Path) -> list[Instruction]:
     return instructions
 
 
+def image_python(path: Path) -> str:
+    """The Python version a Dockerfile builds on: its global ``ARG PYTHON_VERSION``."""
+    (version,) = [
+        s.arguments.split("=", 1)[1]
+        for s in dockerfile(path)
+        if s.keyword == "ARG" and s.stage == -1 and s.arguments.startswith("PYTHON_VERSION=")
+    ]
+    return version
+
+
 def env_pairs(arguments: str) -> dict[str, str]:
     """``ENV a=1 b="two"`` as a mapping."""
     pairs = {}
