@@ -81,7 +81,10 @@ def test_variables(name: str) -> None:
         assert query["datasource"] == DATASOURCE
         assert query["multi"] is True and query["includeAll"] is True
         assert kit.parse_label_values(kit.variable_query(query))[1] == variable
-    assert "$job" in kit.variable_query(variables["instance"])
+    selector, _ = kit.parse_label_values(kit.variable_query(variables["instance"]))
+    assert selector is not None
+    (node,) = kit.selectors(selector)
+    assert kit.matchers(node.node)["job"] == ("=~", "$job")  # multi-value: a regex
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -131,21 +134,59 @@ def test_counters_are_rated_and_everything_aggregated(target: kit.Target) -> Non
             assert len(node.ancestors) >= 2, f"{name} is not inside rate(): {target.expr}"
             matrix, call = node.ancestors[-1], node.ancestors[-2]
             assert isinstance(matrix, kit.promql_parser.MatrixSelector), target.expr
-            assert kit.function_name(call) in kit.RANGE_FUNCTIONS, target.expr
+            assert kit.function_name(call) in kit.COUNTER_FUNCTIONS, target.expr
         # Extra labels (pid, instance) must never split a panel's series.
         assert any(kit.is_aggregation(a) for a in node.ancestors), f"{name} not aggregated"
 
 
-@pytest.mark.parametrize("target", TARGETS, ids=ids(TARGETS))
-def test_selectors_follow_the_variables(target: kit.Target) -> None:
-    for node in kit.selectors(target.expr.replace("$__rate_interval", "1m")):
+def variable_problems(expr: str) -> list[str]:
+    """Selectors of ``expr`` that do not follow the multi-value ``$job`` and ``$instance``.
+
+    With several values or All selected, Grafana sends a regex (``a|b``, ``.*``):
+    only ``=~`` matches it, ``=`` compares it literally and finds nothing.
+    """
+    problems = []
+    for node in kit.selectors(expr.replace("$__rate_interval", "1m")):
         name = str(node.node.name)
         found = kit.matchers(node.node)
         if name == "slo:objective:ratio":
             continue  # the objectives are the same for every job
-        assert found.get("job") == "$job", f"{name} ignores $job: {target.expr}"
-        if not name.startswith("slo:"):  # the SLO rules aggregate by job
-            assert found.get("instance") == "$instance", f"{name} ignores $instance"
+        wanted = ["job"] if name.startswith("slo:") else ["job", "instance"]  # SLOs: by job
+        for label in wanted:
+            if found.get(label) != ("=~", f"${label}"):
+                problems.append(f"{name}: {label}{''.join(found.get(label, ('', '')))!r}")
+    return problems
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=ids(TARGETS))
+def test_selectors_follow_the_variables(target: kit.Target) -> None:
+    assert not variable_problems(target.expr), target.expr
+
+
+@pytest.mark.parametrize(
+    ("broken", "fixed"),
+    [
+        (
+            'sum(http_server_active_requests{job="$job", instance=~"$instance"})',
+            'sum(http_server_active_requests{job=~"$job", instance=~"$instance"})',
+        ),
+        (
+            'sum(http_server_active_requests{job=~"$job", instance="$instance"})',
+            'sum(http_server_active_requests{job=~"$job", instance=~"$instance"})',
+        ),
+        (
+            'sum(http_server_active_requests{job=~"$job"})',
+            'sum(http_server_active_requests{job=~"$job", instance=~"$instance"})',
+        ),
+        (
+            'sum(slo:sli_error:ratio_rate5m{job="$job"})',
+            'sum(slo:sli_error:ratio_rate5m{job=~"$job"})',
+        ),
+    ],
+)
+def test_a_selector_that_breaks_multi_value_variables_is_caught(broken: str, fixed: str) -> None:
+    assert variable_problems(broken)
+    assert not variable_problems(fixed)
 
 
 def contract_metrics() -> set[str]:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import kubernetes_validate
 import pytest
+import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -38,6 +39,7 @@ from tests.kit.deploy import (
     dockerignore_patterns,
     dockerignored,
     env_pairs,
+    image_python,
     json_list,
     kustomize,
     load_yaml,
@@ -53,8 +55,8 @@ from tests.kit.deploy import (
 from tests.kit.http import slow_post_json
 from tests.kit.postgres import PostgresServer
 from tests.kit.project import Project
-from tests.kit.pythons import installed_pythons
 from tests.kit.render import KIT_ROOT, render
+from tests.kit.system import require_python
 
 # The contract's routes (docs/contract.md, section 3).
 LIVENESS, READINESS, METRICS = "/healthz", "/ready", "/metrics"
@@ -245,6 +247,25 @@ def test_compose_file_is_valid_against_the_compose_spec(generated: Path) -> None
 
 
 @render_tier
+def test_the_compose_schema_catches_a_broken_compose_file(generated: Path, tmp_path: Path) -> None:
+    # A condition compose does not know and a misspelt key must fail the same check.
+    compose = load_yaml(generated / "compose.yaml")
+    web = compose["services"]["web"]
+    web["depends_on"]["db"]["condition"] = "service_ready"
+    web["stop_grace_periode"] = web.pop("stop_grace_period")
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(compose))
+    result = run(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(tmp_path / "compose.yaml"),
+    )
+    assert result.returncode != 0
+    assert "'service_ready' is not one of" in result.stdout, result.stdout
+    assert "'stop_grace_periode' were unexpected" in result.stdout, result.stdout
+
+
+@render_tier
 def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path) -> None:
     compose = load_yaml(generated / "compose.yaml")
     services = compose["services"]
@@ -272,15 +293,11 @@ def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path
     assert mounts["grafana"]["/etc/grafana/provisioning"] == "./grafana/provisioning"
     assert mounts["grafana"]["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
 
-    # Every file or directory the stack mounts is in the project. The kit's
-    # grafana/ assets are copied in by the post-gen hook once the kit has them.
-    kit_has_assets = (KIT_ROOT / "grafana").is_dir()
+    # Every file or directory the stack mounts is in the project (named volumes aside).
     for service, targets in mounts.items():
         for source in targets.values():
-            pending = source.startswith("./grafana") and not kit_has_assets
-            if not source.startswith("./") or pending:
-                continue
-            assert (generated / source).exists(), f"{service} mounts {source}, which is missing"
+            if source.startswith("./"):
+                assert (generated / source).exists(), f"{service} mounts {source}, which is missing"
 
 
 @render_tier
@@ -305,14 +322,14 @@ def test_traces_flow_from_the_service_through_the_collector_to_tempo(generated: 
     assert f"127.0.0.1:{tempo_port}:{tempo_port}" in services["tempo"]["ports"]
 
     datasources = sorted((generated / "grafana/provisioning/datasources").glob("*.y*ml"))
+    assert datasources, "Grafana's data sources are not provisioned"
     urls = {
         source["uid"]: source["url"]
         for path in datasources
-        for source in load_yaml(path).get("datasources", [])
+        for source in load_yaml(path)["datasources"]
     }
-    if datasources:  # the kit's Grafana assets, once the kit ships them
-        assert urls["tempo"] == f"http://tempo:{tempo_port}"
-        assert urls["prometheus"] == "http://prometheus:9090"
+    assert urls["tempo"] == f"http://tempo:{tempo_port}"
+    assert urls["prometheus"] == "http://prometheus:9090"
 
 
 # --- Kubernetes ----------------------------------------------------------------
@@ -493,12 +510,9 @@ def test_workflow_lints_types_tests_on_postgresql_and_builds_the_image(generated
     build = next(s for s in jobs["image"]["steps"] if "build-push-action" in s.get("uses", ""))
     assert build["with"]["context"] == "."
 
-    image_python = next(
-        s.arguments.split("=", 1)[1]
-        for s in dockerfile(generated / "Dockerfile")
-        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
+    assert workflow["env"]["PYTHON_VERSION"] == image_python(generated / "Dockerfile"), (
+        "CI tests the image's Python"
     )
-    assert workflow["env"]["PYTHON_VERSION"] == image_python, "CI tests the image's Python"
 
 
 # --- One picture: ports, probe paths and shutdown timings agree ------------------
@@ -748,20 +762,10 @@ def test_the_image_build_steps_install_a_project_that_serves(
     # The closest to `docker build` without a Docker engine: the build stage's
     # commands on the build context, with the image's Python; then the web
     # command from the result, as the final stage runs it.
-    image_python = next(
-        s.arguments.split("=", 1)[1]
-        for s in dockerfile(project.path / "Dockerfile")
-        if s.keyword == "ARG" and s.arguments.startswith("PYTHON_VERSION=")
-    )
-    pythons = [
-        path
-        for version, path in installed_pythons().items()
-        if f"{version.major}.{version.minor}" == image_python
-    ]
-    if not pythons:
-        pytest.skip(f"Python {image_python} (the image's) is not installed here")
+    # The bootstrap (`python -m tests.kit.system`) installs the image's Python.
+    python = require_python(image_python(project.path / "Dockerfile"))
     app = tmp_path / "app"
-    ran = replay_build_stage(project.path, app, pythons[0])
+    ran = replay_build_stage(project.path, app, python)
     assert any("--no-install-project" in command for command in ran)
     assert not (app / "tests").exists(), ".dockerignore keeps the tests out of the image"
     assert (app / ".venv/bin/gunicorn").exists()

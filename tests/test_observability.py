@@ -9,13 +9,18 @@ scrape job of the project's own deploy/prometheus/prometheus.yml:
 - ``broken``, two workers (multiprocess metrics) and a database it cannot
   reach (503 database_unavailable, readiness failing).
 
-The traffic covers 2xx, 4xx, 5xx (500 from a dropped table) and a slow
-request. Then, for each framework separately, every dashboard query must
-return data, and the latency exemplars must name spans the services exported.
+The traffic covers 2xx, 4xx, 5xx (500 from a renamed table) and a slow
+request, and one worker of ``broken`` is killed and replaced. Then, for each
+framework separately, every dashboard query must return data, the panels
+that would show a zero without their condition must show it happened, and
+the latency exemplars must name spans the services exported.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -29,6 +34,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+from prometheus_client.parser import text_string_to_metric_families as plain_text
+from prometheus_client.samples import Sample
 
 from tests.kit import dashboards as kit
 from tests.kit.http import RawResponse, slow_post_json
@@ -44,6 +52,19 @@ pytestmark = [pytest.mark.boot, pytest.mark.xdist_group("prometheus")]
 RATE = "60s"  # $__rate_interval: longer than the whole traffic, so every rate sees it
 UNREACHABLE_JOB = "kit-unreachable"
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
+# The Accept header of Prometheus' scrapes: 2.42 (the one here) and 3.x (compose.yaml's).
+SCRAPE_ACCEPT = {
+    "prometheus-2.42": "application/openmetrics-text;version=1.0.0,"
+    "application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "prometheus-3": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+}
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# Between repeated errors. The first error of a kind creates its series at 1,
+# and rate() sees only increases between scrapes: three errors this far apart
+# span more than one scrape interval, so the dashboards see them.
+SPACING = 0.8
 
 
 @dataclass
@@ -136,12 +157,12 @@ def drive(deployed: Deployed) -> None:
             expect(client.get("/ready"), 200)
             time.sleep(1)
 
-        # Slow requests, and one shed while they hold both slots.
+        # Slow requests, and requests shed while they hold both slots.
         slow: dict[int, RawResponse] = {}
         uploads = [
             threading.Thread(
                 target=lambda n=n: slow.update(
-                    {n: slow_post_json(main.port, "/api/items", {"name": "slow"}, seconds=1.5)}
+                    {n: slow_post_json(main.port, "/api/items", {"name": "slow"}, seconds=4)}
                 )
             )
             for n in range(2)
@@ -149,7 +170,9 @@ def drive(deployed: Deployed) -> None:
         for upload in uploads:
             upload.start()
         time.sleep(0.7)
-        expect(client.get("/api/items"), 503, "overloaded")
+        for _ in range(3):
+            expect(client.get("/api/items"), 503, "overloaded")
+            time.sleep(SPACING)
         for upload in uploads:
             upload.join()
         for response in slow.values():
@@ -162,17 +185,46 @@ def drive(deployed: Deployed) -> None:
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
             ).fetchone()
             connection.execute("ALTER TABLE items RENAME TO items_away")
-        expect(client.get("/api/items"), 500, "internal_error")
+        for _ in range(3):
+            expect(client.get("/api/items"), 500, "internal_error")
+            time.sleep(SPACING)
         with sqlite3.connect(database) as connection:
             connection.execute("DROP TABLE items_away")
             connection.execute(schema)
         expect(client.get("/api/items"), 200)
 
+    replace_a_worker(broken)
     with broken.client() as client:
         for _ in range(4):
             expect(client.get("/api/items"), 503, "database_unavailable")
             expect(client.get("/ready"), 503)
             time.sleep(0.5)
+
+
+def server_pids(service: Service) -> set[int]:
+    """The processes a multi-worker service reports (contract, section 7: ``pid``)."""
+    text = httpx.get(service.base_url + "/metrics").text
+    return {
+        int(sample.labels["pid"])
+        for family in plain_text(text)
+        for sample in family.samples
+        if sample.name == "process_start_time_seconds"
+    }
+
+
+def replace_a_worker(service: Service) -> None:
+    """SIGKILL one worker, as the kernel's OOM killer would; gunicorn starts another."""
+    before = server_pids(service)
+    assert len(before) == 3, before  # the master and two workers
+    worker = max(before - {service.process.pid})
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = server_pids(service)
+        if worker not in now and len(now) == len(before):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"worker {worker} was not replaced: {now}")
 
 
 def prometheus_config(deployed: dict[str, Deployed]) -> dict[str, Any]:
@@ -260,6 +312,70 @@ def test_every_panel_query_returns_data(stack: Stack, fw: str) -> None:
     assert not empty, "queries without data:\n" + "\n".join(empty)
 
 
+def with_fallback(target: kit.Target) -> bool:
+    """Whether the query returns a series even when what it counts never happened
+    (``x or vector(0)``, ``x or total * 0``): returning data then proves nothing."""
+    return any(
+        isinstance(node.node, kit.promql_parser.BinaryExpr) and str(node.node.op) == "or"
+        for node in kit.walk(kit.parse(kit.substitute(target.expr)))
+    )
+
+
+def peak(stack: Stack, target: kit.Target, job: str) -> float:
+    return max(finite_values(run_target(stack, target, job)), default=0.0)
+
+
+FALLBACKS = [t for t in kit.targets() if with_fallback(t)]
+# A label value no request has, in place of each value those panels filter on.
+MISSPELT = {
+    'error_type="overloaded"': 'error_type="overloded"',
+    'error_type="database_unavailable"': 'error_type="database_unavailible"',
+    'http_response_status_code=~"5.."': 'http_response_status_code=~"6.."',
+}
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_panels_with_a_fallback_show_what_the_traffic_caused(stack: Stack, fw: str) -> None:
+    # The traffic was shed (503 overloaded), refused for the database (503
+    # database_unavailable) and failed (500): each of these panels must rise above 0.
+    job = stack.deployed[fw].job
+    assert {t.panel["title"] for t in FALLBACKS} >= {
+        "Error ratio (5xx)",
+        "Error ratio (5xx) by route",
+        "503 load shedding",
+        "503 database",
+        "503 database_unavailable",
+    }
+    flat = [t.where for t in FALLBACKS if not peak(stack, t, job) > 0]
+    assert not flat, f"{fw}: panels that stayed at their fallback 0: {flat}"
+    # And the breakdown names each cause.
+    (causes,) = [t for t in kit.targets() if t.panel["title"] == "5xx by cause"]
+    seen = {
+        (found["metric"]["http_response_status_code"], found["metric"]["error_type"])
+        for found in run_target(stack, causes, job)
+        if max(finite_values([found]), default=0.0) > 0
+    }
+    assert seen == {
+        ("500", "internal_error"),
+        ("503", "overloaded"),
+        ("503", "database_unavailable"),
+    }, seen
+
+
+def test_a_misspelt_label_leaves_a_fallback_panel_at_zero(stack: Stack) -> None:
+    # The test above must be able to fail: the same panels filtering on a
+    # value no request has still return data, but only zeros.
+    job = stack.deployed[FRAMEWORKS[0]].job
+    for target in FALLBACKS:
+        expr = target.expr
+        for right, wrong in MISSPELT.items():
+            expr = expr.replace(right, wrong)
+        assert expr != target.expr, f"{target.where}: no label to misspell"
+        misspelt = kit.Target(target.board, target.panel, {**target.target, "expr": expr})
+        assert finite_values(run_target(stack, misspelt, job)), target.where
+        assert peak(stack, misspelt, job) == 0, target.where
+
+
 @pytest.mark.parametrize("fw", FRAMEWORKS)
 def test_every_variable_query_returns_values(stack: Stack, fw: str) -> None:
     deployed = stack.deployed[fw]
@@ -291,6 +407,12 @@ def test_runtime_board_reads_one_process_and_several(stack: Stack, fw: str) -> N
     )
     counts = {series["metric"]["instance"]: float(series["value"][1]) for series in processes}
     assert counts == {deployed.instance("main"): 1, deployed.instance("broken"): 3}
+    # One worker of `broken` was killed and replaced; `main` never restarted.
+    (restarts,) = [t for t in kit.targets(board) if t.panel["title"] == "Restarts"]
+    for name, expected in (("main", 0), ("broken", 1)):
+        instance = kit.regex_value(deployed.instance(name))
+        values = finite_values(run_target(stack, restarts, deployed.job, instance))
+        assert values and max(values) == expected, f"{name}: restarts {set(values)}"
 
 
 @pytest.mark.parametrize("fw", FRAMEWORKS)
@@ -334,8 +456,12 @@ def test_alerts_follow_the_services(stack: Stack) -> None:
     assert down == {UNREACHABLE_JOB}
 
 
+def series(samples: list[Sample]) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return {(sample.name, tuple(sorted(sample.labels.items()))) for sample in samples}
+
+
 @pytest.mark.parametrize("fw", FRAMEWORKS)
-def test_metrics_pass_promtool(stack: Stack, fw: str) -> None:
+def test_metrics_pass_promtool_and_the_openmetrics_parser(stack: Stack, fw: str) -> None:
     promtool = require("promtool")["promtool"]
     for name, service in stack.deployed[fw].services.items():
         text = httpx.get(service.base_url + "/metrics").text
@@ -345,3 +471,23 @@ def test_metrics_pass_promtool(stack: Stack, fw: str) -> None:
         assert result.returncode == 0 and not result.stdout.strip(), (
             f"{name}: {result.stdout}{result.stderr}"
         )
+        plain = series([s for family in plain_text(text) for s in family.samples])
+
+        # Prometheus scrapes OpenMetrics (exemplars need it), which promtool's
+        # linter cannot read ("# EOF" and exemplars are parse errors to it):
+        # prometheus_client's strict OpenMetrics parser checks that instead.
+        for scraper, accept in SCRAPE_ACCEPT.items():
+            response = httpx.get(service.base_url + "/metrics", headers={"Accept": accept})
+            where = f"{name}, as {scraper} asks"
+            content_type = response.headers["content-type"].replace(" ", "")
+            assert content_type.startswith("application/openmetrics-text;version=1.0.0"), where
+            samples = [s for family in openmetrics(response.text) for s in family.samples]
+            assert series(samples) == plain, where
+            exemplars = [s.exemplar for s in samples if s.exemplar]
+            if name == "main":  # none with several workers (contract, section 7)
+                assert exemplars, where
+                assert all(TRACE_ID.match(e.labels["trace_id"]) for e in exemplars), where
+            else:
+                assert not exemplars, where
+        with pytest.raises(ValueError):  # the parser is strict: a truncated scrape fails
+            list(openmetrics(response.text.removesuffix("# EOF\n")))

@@ -3,14 +3,17 @@ both fires on its condition and stays quiet without it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import yaml
+from prometheus_client.utils import floatToGoString
 
 from tests.kit.render import KIT_ROOT
 from tests.kit.system import require
 
 RULES = KIT_ROOT / "grafana" / "rules"
+CONTRACT = KIT_ROOT / "docs" / "contract.md"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,3 +54,20 @@ def test_every_alert_is_tested_firing_and_quiet() -> None:
     assert len([n for n in names if n.startswith("SLO")]) == 4
     assert names - fired == set(), "alerts never seen firing"
     assert names - quiet == set(), "alerts never seen staying quiet"
+
+
+def test_le_values_are_written_as_prometheus_3_stores_them() -> None:
+    # Prometheus 3 (compose.yaml's) normalises `le` on ingestion to the float form
+    # the services already expose ("1.0", never "1"); Prometheus 2 stores it as
+    # exposed. A matcher on a bucket bound in that form matches under both.
+    (bounds,) = re.findall(r"histogram, buckets `([^`]+)`", CONTRACT.read_text())
+    exposed = {floatToGoString(float(bound)) for bound in bounds.split()}
+    files = [*RULES.glob("*.yml"), *RULES.glob("tests/*.yml")]
+    files += (KIT_ROOT / "grafana" / "dashboards").glob("*.json")
+    matched = {
+        value
+        for path in files
+        for value in re.findall(r'\ble\s*=~?\s*\\?"([^"\\]+)', path.read_text())
+    }
+    assert matched, "no rule reads a bucket bound: nothing checked"
+    assert matched <= exposed, f"le values not in their exposed form: {matched - exposed}"

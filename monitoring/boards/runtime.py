@@ -11,6 +11,21 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from ..panels import RATE, Query, dashboard, graph, sel, single
 
+START = "process_start_time_seconds"
+
+
+def _restarts() -> str:
+    """Processes replaced within the window, by instance, in both modes.
+
+    One process keeps its series and its start time changes; with several
+    workers each process has its own ``pid`` series, so a replaced worker is a
+    series seen in the window that is gone now.
+    """
+    changed = f"sum by (instance) (changes({START}{sel()}[{RATE}]))"
+    seen = f"count by (instance) (count_over_time({START}{sel()}[{RATE}]))"
+    live = f"count by (instance) ({START}{sel()})"
+    return f"{changed}\n+ {seen}\n- {live}"
+
 
 def build() -> Dashboard:
     return dashboard(
@@ -82,6 +97,7 @@ def build() -> Dashboard:
                     "short",
                     Query(f"sum by (instance) (process_open_fds{sel()})", "{{instance}}"),
                     Query(f"min by (instance) (process_max_fds{sel()})", "limit {{instance}}"),
+                    width=8,
                 ),
                 graph(
                     "Garbage collections",
@@ -91,9 +107,8 @@ def build() -> Dashboard:
                         f"sum by (generation) (rate(python_gc_collections_total{sel()}[{RATE}]))",
                         "generation {{generation}}",
                     ),
+                    width=8,
                 ),
-            ],
-            [
                 graph(
                     "Objects collected",
                     "Objects freed by the garbage collector per second, by generation, "
@@ -108,6 +123,17 @@ def build() -> Dashboard:
                         f"sum(rate(python_gc_objects_uncollectable_total{sel()}[{RATE}]))",
                         "uncollectable",
                     ),
+                    width=8,
+                ),
+            ],
+            [
+                graph(
+                    "Restarts",
+                    "Processes replaced within the rate window, by instance: the service "
+                    "restarted (one process: its start time changed) or a worker did "
+                    "(several workers: a pid went away). A new pod is a new instance.",
+                    "short",
+                    Query(_restarts(), "{{instance}}"),
                 ),
                 graph(
                     "Youngest process age",

@@ -16,7 +16,9 @@ from .render import KIT_ROOT
 
 DASHBOARDS = KIT_ROOT / "grafana" / "dashboards"
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
-RANGE_FUNCTIONS = {"rate", "irate", "increase"}
+# Functions a counter is read through, and those that may take a range selector.
+COUNTER_FUNCTIONS = {"rate", "irate", "increase"}
+RANGE_FUNCTIONS = COUNTER_FUNCTIONS | {"changes", "count_over_time"}
 
 
 def load() -> dict[str, dict[str, Any]]:
@@ -129,8 +131,16 @@ def selectors(expr: str) -> list[Node]:
     return [n for n in walk(parse(expr)) if isinstance(n.node, promql_parser.VectorSelector)]
 
 
-def matchers(selector: Any) -> dict[str, str]:
-    return {m.name: m.value for m in selector.matchers.matchers}
+# promql_parser's MatchOp is not hashable: its members by name.
+OPERATORS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+
+
+def matchers(selector: Any) -> dict[str, tuple[str, str]]:
+    """A selector's label matchers: label -> (operator, value), e.g. ``("=~", "$job")``."""
+    return {
+        m.name: (OPERATORS[str(m.op).rsplit(".", 1)[-1]], m.value)
+        for m in selector.matchers.matchers
+    }
 
 
 def function_name(node: Any) -> str | None:

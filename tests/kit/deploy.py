@@ -25,8 +25,8 @@ from .project import procfile as procfile_lines
 
 BIN = Path(sys.executable).parent
 
-# Kubernetes versions the manifests are validated against: the newest that
-# kubernetes-validate knows, and the oldest minor the project still supports.
+# Kubernetes versions the manifests are validated against: the oldest minor
+# the project still supports, and the newest that kubernetes-validate knows.
 K8S_VERSIONS = ("1.35.0", "1.37.0")
 OVERLAYS = ("staging", "production")
 
@@ -80,6 +80,16 @@ def dockerfile(path: Path) -> list[Instruction]:
             stage += 1
         instructions.append(Instruction(keyword, arguments.strip(), stage))
     return instructions
+
+
+def image_python(path: Path) -> str:
+    """The Python version a Dockerfile builds on: its global ``ARG PYTHON_VERSION``."""
+    (version,) = [
+        s.arguments.split("=", 1)[1]
+        for s in dockerfile(path)
+        if s.keyword == "ARG" and s.stage == -1 and s.arguments.startswith("PYTHON_VERSION=")
+    ]
+    return version
 
 
 def env_pairs(arguments: str) -> dict[str, str]:

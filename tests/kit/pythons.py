@@ -1,7 +1,9 @@
 """Finding an interpreter that satisfies a generated project's requires-python.
 
-uv would download one if none were found, but this machine reaches only the
-package registries, so the tests pick among the interpreters installed here.
+The tests pick among the interpreters installed here (pyenv's, those on PATH
+and uv's own); they never let uv download one. The test bootstrap
+(``python -m tests.kit.system``) installs the image's Python with uv when it
+is missing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 
+def _uv_python_dir() -> str:
+    """Where ``uv python install`` puts interpreters ("" without uv)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        return ""
+    try:
+        return subprocess.run(
+            [uv, "python", "dir"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 @functools.cache
 def _candidates() -> dict[Version, str]:
     paths: list[str] = []
@@ -26,6 +41,8 @@ def _candidates() -> dict[Version, str]:
         paths.append(os.environ["KIT_PYTHON"])
     paths += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
     paths += [p for n in range(11, 16) if (p := shutil.which(f"python3.{n}"))]
+    if uv_pythons := _uv_python_dir():
+        paths += sorted(glob.glob(os.path.join(uv_pythons, "cpython-3.*", "bin", "python3")))
     paths += [sys.executable]
     found: dict[Version, str] = {}
     for path in paths:
@@ -46,6 +63,20 @@ def _candidates() -> dict[Version, str]:
 def installed_pythons() -> dict[Version, str]:
     """Every interpreter found here, by version."""
     return dict(_candidates())
+
+
+def rescan() -> None:
+    """Forget the interpreters found so far (one was just installed)."""
+    _candidates.cache_clear()
+
+
+def python_for(version: str) -> str | None:
+    """An installed interpreter of ``version`` ("3.13"), or None."""
+    wanted = Version(version)
+    for found, path in sorted(_candidates().items(), reverse=True):
+        if found.release[:2] == wanted.release[:2]:
+            return path
+    return None
 
 
 def interpreter_for(project: Path) -> str:
