@@ -22,13 +22,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .semconv import method_label
+
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 # The buckets the OpenTelemetry HTTP conventions advise, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-STANDARD_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
-)
 POOL_NAME = "default"
 
 http_server_request_duration = Histogram(
@@ -95,10 +94,6 @@ def record_readiness(ready: bool) -> None:
                 multiprocess_mode="livemostrecent",
             )
     _readiness.set(1 if ready else 0)
-
-
-def method_label(method: str) -> str:
-    return method if method in STANDARD_METHODS else "_OTHER"
 
 
 def observe_request(
