@@ -16,7 +16,6 @@ return data, and the latency exemplars must name spans the services exported.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import threading
 import time
@@ -155,17 +154,8 @@ def drive(deployed: Deployed) -> None:
         for response in slow.values():
             expect(response, 201)
 
-        # A bug: the code finds a schema it does not expect.
-        database = Path(main.env["DATABASE_URL"].removeprefix("sqlite:///"))
-        with sqlite3.connect(database) as connection:
-            (schema,) = connection.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
-            ).fetchone()
-            connection.execute("ALTER TABLE items RENAME TO items_away")
-        expect(client.get("/api/items"), 500, "internal_error")
-        with sqlite3.connect(database) as connection:
-            connection.execute("DROP TABLE items_away")
-            connection.execute(schema)
+        with main.items_table_dropped():
+            expect(client.get("/api/items"), 500, "internal_error")
         expect(client.get("/api/items"), 200)
 
     with broken.client() as client:

@@ -172,6 +172,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Reader(os.environ if environ is None else environ)
 {%- if cookiecutter._framework == "fastapi" %}
+        # One event loop per worker: there are no threads to size (WEB_THREADS).
         default_in_flight = 100
 {%- else %}
         web_threads = env.integer("WEB_THREADS", 8, minimum=3)
