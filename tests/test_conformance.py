@@ -7,6 +7,7 @@ refer to the contract.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sqlite3
@@ -14,7 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -176,14 +177,43 @@ def test_wrong_method_is_a_json_405_with_allow(service: Service) -> None:
     assert {"GET", "POST"} <= allowed
 
 
+# Not one JSON text in UTF-8 as RFC 8259 defines it (contract, section 3).
 @pytest.mark.parametrize(
-    "body", [b'{"name": ', b"not json", b"\xff\xfe\x00", b'{"name": "x"} trailing']
+    "body",
+    [
+        b'{"name": ',
+        b"not json",
+        b"\xff\xfe\x00",
+        b'{"name": "x"} trailing',
+        b"",
+        b'{"name": NaN}',
+        b'{"name": Infinity}',
+        b'{"name": -Infinity}',
+        b'\xef\xbb\xbf{"name": "byte-order mark"}',
+        '{"name": "utf-16"}'.encode("utf-16"),
+        b'{"name": "\xc3\x28"}',  # invalid UTF-8 inside a string
+        b"[" * 100_000,  # unterminated, and deeper than any parser recurses
+    ],
+    ids=[
+        "truncated",
+        "text",
+        "binary",
+        "trailing",
+        "empty",
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "bom",
+        "utf-16",
+        "invalid-utf-8",
+        "deep",
+    ],
 )
 def test_malformed_json_is_a_400(service: Service, body: bytes) -> None:
     response = httpx.post(
         service.base_url + "/api/items", content=body, headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_json"
 
 
@@ -288,14 +318,20 @@ def test_every_response_carries_a_request_id(service: Service) -> None:
             client.get("/api/items"),
             client.post("/api/items", json={"name": "request id"}),
             client.post("/api/items", json={}),
+            client.post("/api/items", content=b"{", headers={"Content-Type": "application/json"}),
+            client.post(
+                "/api/items",
+                content=b'{"name": "' + b"x" * (1024 * 1024) + b'"}',
+                headers={"Content-Type": "application/json"},
+            ),
             client.get("/no/such/page"),
             client.delete("/api/items"),
         ]
     for response in responses:
         assert HEX32.match(response.headers.get("x-request-id", "")), response.request.url
-    errors = [r for r in responses if r.status_code >= 400]
-    assert errors
-    for response in errors:
+    errors = {r.status_code: r for r in responses if r.status_code >= 400}
+    assert set(errors) == {400, 404, 405, 413, 422}
+    for response in errors.values():
         assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
@@ -313,6 +349,25 @@ def test_every_line_is_a_json_object_with_the_required_keys(service: Service) ->
         assert ISO_UTC.match(line["timestamp"]), line
         assert line["level"] in LEVELS, line
     assert service.stderr_text() == ""
+
+
+def test_every_line_inside_a_request_has_its_request_id(service: Service) -> None:
+    # A line with a trace id was written while a span was active: inside a
+    # request. Unsafe ids are replaced, which is no reason for a line without one.
+    replaced = []
+    with service.client() as client:
+        for value in ["has space", "x" * 65, "ünïcode", "a/b"]:
+            response = client.get("/api/items", headers={"X-Request-ID": value.encode()})
+            replaced.append(response.headers["x-request-id"])
+        create_item(client, "inside a request")
+        client.get("/no/such/page", headers={"X-Request-ID": b"bad id"})
+        client.post("/api/items", content=b"{", headers={"Content-Type": "application/json"})
+    for request_id in replaced:
+        access_lines(service, request_id)
+    inside = [line for line in service.log_lines() if "trace_id" in line]
+    assert len(inside) >= len(replaced)
+    for line in inside:
+        assert line.get("request_id"), line
 
 
 def test_server_lines_are_json_too(service: Service) -> None:
@@ -634,22 +689,20 @@ def test_active_requests_count_what_is_in_flight(service: Service) -> None:
 
 def test_an_unhandled_exception_is_a_json_500_logged_once(boot: Boot, tmp_path: Path) -> None:
     service = boot()
-    database = Path(service.env["DATABASE_URL"].removeprefix("sqlite:///"))
-    with sqlite3.connect(database) as connection:  # a schema the code does not expect
-        (schema,) = connection.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
-        ).fetchone()
-        connection.execute("DROP TABLE items")
     request_id = rid()
     trace_id = uuid.uuid4().hex
-    response = httpx.get(
-        service.base_url + "/api/items",
-        headers={
-            "X-Request-ID": request_id,
-            "traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01",
-        },
-    )
+    with service.items_table_dropped():
+        response = httpx.get(
+            service.base_url + "/api/items",
+            headers={
+                "X-Request-ID": request_id,
+                "traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01",
+            },
+        )
+        # The process survived.
+        assert httpx.get(service.base_url + "/healthz").status_code == 200
     assert response.status_code == 500
+    assert response.headers["x-request-id"] == request_id
     assert response.json() == {
         "error": "internal_error",
         "message": response.json()["message"],
@@ -685,10 +738,7 @@ def test_an_unhandled_exception_is_a_json_500_logged_once(boot: Boot, tmp_path: 
         == 1
     )
 
-    # The process survived, and recovers once the schema is back.
-    assert httpx.get(service.base_url + "/healthz").status_code == 200
-    with sqlite3.connect(database) as connection:
-        connection.execute(schema)
+    # It recovers once the schema is back.
     assert httpx.get(service.base_url + "/api/items").status_code == 200
     assert service.stderr_text() == ""
 
@@ -711,6 +761,8 @@ def test_an_unreachable_database_is_a_fast_503(boot: Boot, tmp_path: Path) -> No
     assert response.status_code == 503
     assert response.json()["error"] == "database_unavailable"
     assert int(response.headers["retry-after"]) >= 1
+    assert HEX32.match(response.headers.get("x-request-id", ""))
+    assert response.json()["request_id"] == response.headers["x-request-id"]
     assert (
         total(
             scrape(service).text,
@@ -726,18 +778,26 @@ def test_an_unreachable_database_is_a_fast_503(boot: Boot, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
+    ("variable", "value", "others"),
     [
-        ("DB_POOL_SIZE", "lots"),
-        ("LOG_LEVEL", "loud"),
-        ("GRACEFUL_TIMEOUT", "-1"),
-        ("DATABASE_URL", "mysql://db/x"),
+        ("DB_POOL_SIZE", "lots", {}),
+        ("LOG_LEVEL", "loud", {}),
+        ("GRACEFUL_TIMEOUT", "-1", {}),
+        ("DATABASE_URL", "mysql://db/x", {}),
+        ("OTEL_TRACES_EXPORTER", "bogus", {}),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus", {}),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", {}),
+        # The project is installed without the grpc extra.
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", {}),
+        ("OTEL_TRACES_SAMPLER", "sometimes", {}),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5", {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}),
+        ("OTEL_SDK_DISABLED", "yes", {}),
     ],
 )
 def test_an_invalid_setting_stops_the_service_with_one_clear_line(
-    project: Project, variable: str, value: str
+    project: Project, variable: str, value: str, others: dict[str, str]
 ) -> None:
-    result = project.run(procfile(project.path)["web"], timeout=60, **{variable: value})
+    result = project.run(procfile(project.path)["web"], timeout=60, **others, **{variable: value})
     assert result.returncode == 1
     assert result.stderr == ""
     lines = [line for line in result.stdout.splitlines() if line.strip()]
@@ -746,6 +806,67 @@ def test_an_invalid_setting_stops_the_service_with_one_clear_line(
     assert record["level"] == "error"
     assert record["variable"] == variable
     assert value in record["error"]
+
+
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _reads_environment(call: ast.Call) -> bool:
+    """``os.environ.get``/``setdefault``/``pop``, ``os.getenv``, the config reader's
+    methods (``env.integer("PORT", ...)``), Django settings' ``_env`` and ``_flag``,
+    and ``ConfigError``, which names the variable it rejects."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        owner = ast.unparse(func.value)
+        return (
+            (owner == "os.environ" and func.attr in {"get", "setdefault", "pop"})
+            or (owner == "os" and func.attr == "getenv")
+            or owner == "env"
+        )
+    return isinstance(func, ast.Name) and func.id in {"getenv", "_env", "_flag", "ConfigError"}
+
+
+def variables_read(project: Path) -> set[str]:
+    """Every environment variable the service's own code reads (its tests excepted)."""
+    names: set[str] = set()
+    for path in project.rglob("*.py"):
+        if {".venv", "tests"} & set(path.relative_to(project).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            keys: list[ast.AST] = []
+            if isinstance(node, ast.Call) and node.args and _reads_environment(node):
+                keys = [node.args[0]]
+            elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+                keys = [node.slice]
+            for key in keys:
+                names |= {
+                    constant.value
+                    for constant in ast.walk(key)
+                    if isinstance(constant, ast.Constant)
+                    and isinstance(constant.value, str)
+                    and ENV_NAME.match(constant.value)
+                }
+    return names
+
+
+def configuration_table(readme: str) -> set[str]:
+    """The variables named in the first column of the README's configuration table."""
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("|"):
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1]))
+    return names
+
+
+def test_the_readme_documents_every_variable_the_service_reads(project: Project) -> None:
+    read = variables_read(project.path)
+    # Reads through the config reader and os.environ.
+    assert {"PORT", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"} <= read
+    documented = configuration_table((project.path / "README.md").read_text())
+    assert read - documented == set()
+    # Nor does it document one it ignores, but the SDK's own OTEL_* variables.
+    assert {name for name in documented if not name.startswith("OTEL_")} - read == set()
 
 
 def test_otel_variables_configure_tracing(boot: Boot) -> None:
@@ -763,14 +884,162 @@ def test_otel_variables_configure_tracing(boot: Boot) -> None:
 def test_tracing_can_be_switched_off(boot: Boot) -> None:
     service = boot(OTEL_SDK_DISABLED="true")
     request_id = rid()
-    assert (
-        httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": request_id}).status_code
-        == 200
+    with service.client(headers={"X-Request-ID": request_id}) as client:
+        assert client.get("/api/items").status_code == 200
+        create_item(client, "untraced")
+        assert client.get("/ready").status_code == 200
+    lines = access_lines(service, request_id, count=2)
+    assert not any("trace_id" in line for line in lines)
+    # Everything else keeps working: background work, metrics, readiness.
+    service.wait_for_log(
+        lambda r: r.get("event") == "items stored" and r.get("request_id") == request_id
     )
-    (line,) = access_lines(service, request_id)
-    assert "trace_id" not in line
+    metrics = scrape(service).text
+    assert (
+        total(metrics, "http_server_request_duration_seconds_count", http_route="/api/items") == 2
+    )
+    assert samples(metrics, "service_ready")[0].value == 1
     time.sleep(0.5)
     assert service.sink.requests == 0
+
+
+class Traffic(NamedTuple):
+    """A service with settings of its own, and the requests a fixture sent it."""
+
+    service: Service
+    request_ids: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def quiet(boot: Boot) -> Traffic:
+    """Spans made but exported nowhere; only warnings and errors logged."""
+    service = boot(OTEL_TRACES_EXPORTER="none", LOG_LEVEL="warning")
+    ids = {"served": rid(), "created": rid(), "failed": rid()}
+    with service.client() as client:
+        assert client.get("/api/items", headers={"X-Request-ID": ids["served"]}).status_code == 200
+        created = client.post(
+            "/api/items", json={"name": "quiet"}, headers={"X-Request-ID": ids["created"]}
+        )
+        assert created.status_code == 201
+        with service.items_table_dropped():
+            failed = client.get("/api/items", headers={"X-Request-ID": ids["failed"]})
+        assert failed.status_code == 500
+    service.wait_for_log(lambda r: r.get("request_id") == ids["failed"] and r["level"] == "error")
+    return Traffic(service, ids)
+
+
+def test_exporter_none_makes_spans_but_exports_none(quiet: Traffic) -> None:
+    (error,) = [
+        line
+        for line in quiet.service.log_lines()
+        if line.get("request_id") == quiet.request_ids["failed"] and line["level"] == "error"
+    ]
+    assert HEX32.match(error["trace_id"])  # the SDK made the request's span
+    time.sleep(0.5)  # several export intervals
+    assert quiet.service.sink.requests == 0
+
+
+def test_log_level_warning_writes_no_info_lines(quiet: Traffic) -> None:
+    lines = quiet.service.log_lines()
+    assert {line["level"] for line in lines} <= {"warning", "error", "critical"}
+    assert not [line for line in lines if line["event"] == "request"]
+    # The error of the failed request is there, so lines are written at all.
+    assert any(line.get("request_id") == quiet.request_ids["failed"] for line in lines)
+    assert quiet.service.stderr_text() == ""
+
+
+@pytest.fixture(scope="session")
+def verbose(boot: Boot) -> Traffic:
+    """Spans written to the log, only those of sampled callers, and every debug line."""
+    service = boot(
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0",
+        LOG_LEVEL="debug",
+    )
+    secret = "s3cr3t" + uuid.uuid4().hex
+    ids = {"unsampled": rid(), "sampled": rid(), "secret": secret}
+    ids["trace_id"], ids["parent"] = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    headers = {"Authorization": f"Bearer {secret}-auth", "Cookie": f"session={secret}-cookie"}
+    with service.client(headers=headers) as client:
+        client.get("/api/items", headers={"X-Request-ID": ids["unsampled"]})
+        client.post("/api/items", json={"name": "verbose"})
+        client.post("/api/items", content=b"{", headers={"Content-Type": "application/json"})
+        client.get(
+            "/api/items",
+            headers={
+                "X-Request-ID": ids["sampled"],
+                "traceparent": f"00-{ids['trace_id']}-{ids['parent']}-01",
+            },
+        )
+    # The server span ends after its children: once it is written, they are.
+    service.wait_for_log(
+        lambda r: (
+            r["event"] == "span"
+            and r["span"]["trace_id"] == ids["trace_id"]
+            and r["span"]["kind"] == "SERVER"
+        )
+    )
+    return Traffic(service, ids)
+
+
+def test_console_exporter_writes_spans_as_log_lines(verbose: Traffic) -> None:
+    service, ids = verbose
+    lines = service.log_lines()
+    for line in lines:
+        assert {"timestamp", "level", "logger", "event"} <= line.keys(), line
+    spans = [line for line in lines if line["event"] == "span"]
+    for line in spans:
+        assert (line["logger"], line["level"]) == (f"{service.project.package}.tracing", "info")
+    traced = {line["span"]["span_id"]: line["span"] for line in spans}
+    mine = [span for span in traced.values() if span["trace_id"] == ids["trace_id"]]
+    (server,) = [span for span in mine if span["kind"] == "SERVER"]
+    assert server["name"] == "GET /api/items"
+    assert server["parent_span_id"] == ids["parent"]
+    assert server["attributes"]["http.route"] == "/api/items"
+    assert server["attributes"]["http.response.status_code"] == 200
+    assert server["status"] in {"UNSET", "OK"}
+    assert ISO_UTC.match(server["start_time"])
+    assert isinstance(server["duration_ms"], float) and server["duration_ms"] > 0
+    assert HEX16.match(server["span_id"])
+    (access,) = access_lines(service, ids["sampled"])
+    assert access["span_id"] == server["span_id"]
+    clients = [span for span in mine if span["kind"] == "CLIENT"]
+    assert clients
+    for span in clients:
+        ancestor = span
+        while ancestor["parent_span_id"] != server["span_id"]:
+            ancestor = traced[ancestor["parent_span_id"]]
+    assert service.sink.requests == 0  # the console is the only exporter
+    assert service.stderr_text() == ""
+
+
+def test_sampled_out_requests_keep_their_trace_ids_in_logs(verbose: Traffic) -> None:
+    service, ids = verbose
+    (access,) = access_lines(service, ids["unsampled"])
+    trace_id = access["trace_id"]
+    assert HEX32.match(trace_id) and HEX16.match(access["span_id"])
+    logged = {line["span"]["trace_id"] for line in service.log_lines() if line["event"] == "span"}
+    assert ids["trace_id"] in logged  # spans of the sampled request were written by now
+    assert trace_id not in logged
+    exemplars = {
+        s.exemplar.labels["trace_id"]
+        for s in samples(
+            scrape(service, OPENMETRICS).text,
+            "http_server_request_duration_seconds_bucket",
+            openmetrics=True,
+        )
+        if s.exemplar
+    }
+    assert ids["trace_id"] in exemplars
+    assert trace_id not in exemplars
+
+
+def test_authorization_and_cookies_are_never_logged_at_debug(verbose: Traffic) -> None:
+    service, ids = verbose
+    assert any(line["level"] == "debug" for line in service.log_lines())
+    assert ids["secret"] not in service.stdout_text()
+    assert ids["secret"] not in service.stderr_text()
 
 
 def test_console_log_format_is_for_humans(boot: Boot) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -179,18 +178,10 @@ def drive(deployed: Deployed) -> None:
             expect(response, 201)
 
         # A bug: the code finds a schema it does not expect.
-        database = Path(main.env["DATABASE_URL"].removeprefix("sqlite:///"))
-        with sqlite3.connect(database) as connection:
-            (schema,) = connection.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
-            ).fetchone()
-            connection.execute("ALTER TABLE items RENAME TO items_away")
-        for _ in range(3):
-            expect(client.get("/api/items"), 500, "internal_error")
-            time.sleep(SPACING)
-        with sqlite3.connect(database) as connection:
-            connection.execute("DROP TABLE items_away")
-            connection.execute(schema)
+        with main.items_table_dropped():
+            for _ in range(3):
+                expect(client.get("/api/items"), 500, "internal_error")
+                time.sleep(SPACING)
         expect(client.get("/api/items"), 200)
 
     replace_a_worker(broken)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,6 +106,22 @@ class Service(process.Service):
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=kwargs.pop("timeout", 10.0), **kwargs)
+
+    @contextlib.contextmanager
+    def items_table_dropped(self) -> Iterator[None]:
+        """A bug, for as long as the block runs: the code finds a schema it does
+        not expect (its SQLite database has no ``items`` table)."""
+        database = Path(self.env["DATABASE_URL"].removeprefix("sqlite:///"))
+        with sqlite3.connect(database) as connection:
+            (schema,) = connection.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+            ).fetchone()
+            connection.execute("DROP TABLE items")
+        try:
+            yield
+        finally:
+            with sqlite3.connect(database) as connection:
+                connection.execute(schema)
 
 
 def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:

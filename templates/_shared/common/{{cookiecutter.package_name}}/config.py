@@ -7,6 +7,7 @@ the service at startup instead of surfacing as odd behaviour later.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Mapping
@@ -16,10 +17,23 @@ from functools import cache
 SERVICE_SLUG = "{{ cookiecutter.project_slug }}"
 SERVICE_VERSION = "{{ cookiecutter.version }}"
 DEFAULT_DATABASE_URL = "sqlite:///{{ cookiecutter.package_name }}.sqlite3"
-ASYNC_WORKERS = {{ cookiecutter._framework == "fastapi" }}
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
+# The OpenTelemetry variables that decide what tracing does. The SDK would
+# log a warning and fall back to a default for a typo (a sampler that keeps
+# every trace, say); or fail in each worker, after fork, for the exporters.
+TRACES_EXPORTERS = ("otlp", "console", "none")
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc"
+TRACES_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 
 
 class ConfigError(ValueError):
@@ -47,6 +61,14 @@ class _Reader:
             raise ConfigError(name, value, "one of " + ", ".join(choices))
         return value
 
+    def choices(self, name: str, default: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+        """A comma-separated list, each item one of ``choices``."""
+        values = tuple(value.strip() for value in (self.raw(name) or default).lower().split(","))
+        for value in values:
+            if value not in choices:
+                raise ConfigError(name, value, "a comma-separated list of " + ", ".join(choices))
+        return values
+
     def integer(self, name: str, default: int, minimum: int = 0) -> int:
         raw = self.raw(name)
         if raw is None:
@@ -71,6 +93,53 @@ class _Reader:
             raise ConfigError(name, raw, f"a number of seconds >= {minimum:g}")
         return value
 
+    def check_ratio(self, name: str) -> None:
+        raw = self.raw(name)
+        if raw is None:
+            return
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, raw, "a number between 0 and 1") from None
+        if not 0 <= value <= 1:
+            raise ConfigError(name, raw, "a number between 0 and 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    """What tracing does; the SDK reads the rest of the ``OTEL_*`` variables itself."""
+
+    enabled: bool
+    exporters: tuple[str, ...]  # "otlp", "console"; none for OTEL_TRACES_EXPORTER=none
+    otlp_protocol: str
+
+    @classmethod
+    def from_env(cls, env: _Reader) -> Tracing:
+        # Only the variables that apply are read.
+        if env.choice("OTEL_SDK_DISABLED", "false", ("true", "false")) == "true":
+            return cls(enabled=False, exporters=(), otlp_protocol="")
+        sampler = env.choice("OTEL_TRACES_SAMPLER", "parentbased_always_on", TRACES_SAMPLERS)
+        if sampler.endswith("traceidratio"):
+            env.check_ratio("OTEL_TRACES_SAMPLER_ARG")
+        exporters = env.choices("OTEL_TRACES_EXPORTER", "otlp", TRACES_EXPORTERS)
+        protocol = ""
+        if "otlp" in exporters:
+            protocol = env.choice("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", OTLP_PROTOCOLS)
+            protocol = env.choice("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol, OTLP_PROTOCOLS)
+            if protocol == "grpc" and importlib.util.find_spec(GRPC_EXPORTER) is None:
+                raise ConfigError(
+                    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+                    if env.raw("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                    else "OTEL_EXPORTER_OTLP_PROTOCOL",
+                    protocol,
+                    "http/protobuf, or install the grpc extra",
+                )
+        return cls(
+            enabled=True,
+            exporters=tuple(name for name in exporters if name != "none"),
+            otlp_protocol=protocol,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -80,7 +149,9 @@ class Settings:
     log_level: str
     log_format: str
     web_concurrency: int
+{%- if cookiecutter._framework != "fastapi" %}
     web_threads: int
+{%- endif %}
     max_in_flight: int
     max_request_body_bytes: int
     graceful_timeout: float
@@ -95,13 +166,19 @@ class Settings:
     ready_timeout: float
     service_name: str
     service_version: str
+    tracing: Tracing
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Reader(os.environ if environ is None else environ)
+{%- if cookiecutter._framework == "fastapi" %}
+        # One event loop per worker: there are no threads to size (WEB_THREADS).
+        default_in_flight = 100
+{%- else %}
         web_threads = env.integer("WEB_THREADS", 8, minimum=3)
         # Threaded workers keep two threads free to answer probes and refusals.
-        default_in_flight = 100 if ASYNC_WORKERS else web_threads - 2
+        default_in_flight = web_threads - 2
+{%- endif %}
         database_url = env.string("DATABASE_URL", DEFAULT_DATABASE_URL)
         if database_url.startswith("postgres://"):
             database_url = "postgresql://" + database_url.removeprefix("postgres://")
@@ -114,7 +191,9 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", "info", LOG_LEVELS),
             log_format=env.choice("LOG_FORMAT", "json", LOG_FORMATS),
             web_concurrency=env.integer("WEB_CONCURRENCY", 1, minimum=1),
+{%- if cookiecutter._framework != "fastapi" %}
             web_threads=web_threads,
+{%- endif %}
             max_in_flight=env.integer("MAX_IN_FLIGHT", default_in_flight, minimum=1),
             max_request_body_bytes=env.integer("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1),
             graceful_timeout=env.seconds("GRACEFUL_TIMEOUT", 20.0, minimum=1.0),
@@ -129,6 +208,7 @@ class Settings:
             ready_timeout=env.seconds("READY_TIMEOUT", 1.0, minimum=0.1),
             service_name=env.string("OTEL_SERVICE_NAME", SERVICE_SLUG),
             service_version=SERVICE_VERSION,
+            tracing=Tracing.from_env(env),
         )
 
     @property

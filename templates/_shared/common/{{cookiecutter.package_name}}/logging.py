@@ -159,6 +159,11 @@ def logging_config(level: str = "info", log_format: str = "json") -> dict[str, A
             "gunicorn.access": handler,
             # The service writes its own access line (contract §5).
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+{%- if cookiecutter._framework == "fastapi" %}
+            # A caller's unsafe X-Request-ID is replaced, as the contract says: no
+            # news, and its warning would be written before the id is bound (§4, §5).
+            "asgi_correlation_id": {"level": "ERROR"},
+{%- endif %}
             # SQL statements are in the traces; the pool's routine notices are noise
             # (the service's own pool classes log under its engine module).
             "sqlalchemy": {"level": "WARNING"},

@@ -14,19 +14,19 @@ kit measures it).
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from .config import ConfigError, Settings
+from .config import Settings
+from .logging import get_logger
 from .semconv import method_label
 
 Carrier = TypeVar("Carrier")
@@ -34,51 +34,55 @@ Carrier = TypeVar("Carrier")
 _provider: TracerProvider | None = None
 # A proxy until configure_tracing installs the provider, then the real tracer.
 _tracer = trace.get_tracer("{{ cookiecutter.package_name }}")
+log = get_logger(__name__)
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, "").strip() or default
+class LogSpanExporter(SpanExporter):
+    """``OTEL_TRACES_EXPORTER=console``: each span as a log line (contract, section 5).
+
+    The SDK's ConsoleSpanExporter prints its own JSON, without the keys every
+    line of the service has, and spells ids as ``0x...``, unlike the log lines.
+    """
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            log.info("span", span=_as_dict(span))
+        return SpanExportResult.SUCCESS
 
 
-def _one_line(span: ReadableSpan) -> str:
-    return str(span.to_json(indent=None)) + "\n"
+def _as_dict(span: ReadableSpan) -> dict[str, Any]:
+    span_context, parent = span.get_span_context(), span.parent
+    start, end = span.start_time or 0, span.end_time or 0
+    return {
+        "name": span.name,
+        "kind": span.kind.name,
+        "trace_id": format(span_context.trace_id, "032x") if span_context else None,
+        "span_id": format(span_context.span_id, "016x") if span_context else None,
+        "parent_span_id": format(parent.span_id, "016x") if parent else None,
+        "start_time": datetime.fromtimestamp(start / 1e9, UTC).isoformat().replace("+00:00", "Z"),
+        "duration_ms": round((end - start) / 1e6, 3),
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+        "events": [
+            {"name": event.name, "attributes": dict(event.attributes or {})}
+            for event in span.events
+        ],
+    }
 
 
-def _exporters() -> list[SpanExporter]:
-    exporters: list[SpanExporter] = []
-    for name in _env("OTEL_TRACES_EXPORTER", "otlp").lower().split(","):
-        name = name.strip()
-        if name == "none":
-            continue
-        if name == "console":
-            exporters.append(ConsoleSpanExporter(out=sys.stdout, formatter=_one_line))
-        elif name == "otlp":
-            exporters.append(_otlp_exporter())
-        else:
-            raise ConfigError("OTEL_TRACES_EXPORTER", name, "otlp, console or none")
-    return exporters
+def _exporter(name: str, settings: Settings) -> SpanExporter:
+    if name == "console":
+        return LogSpanExporter()
+    if settings.tracing.otlp_protocol == "grpc":  # config.py checked that the extra is there
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
 
-
-def _otlp_exporter() -> SpanExporter:
-    protocol = _env(
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    )
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
-    if protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-                OTLPSpanExporter as GrpcSpanExporter,
-            )
-        except ImportError:
-            raise ConfigError(
-                "OTEL_EXPORTER_OTLP_PROTOCOL", protocol, "http/protobuf, or install the grpc extra"
-            ) from None
         exporter: SpanExporter = GrpcSpanExporter()
         return exporter
-    raise ConfigError("OTEL_EXPORTER_OTLP_PROTOCOL", protocol, "http/protobuf or grpc")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
 
 
 def build_resource(settings: Settings) -> Resource:
@@ -99,11 +103,11 @@ def configure_tracing(settings: Settings) -> TracerProvider | None:
     global _provider
     if _provider is not None:
         return _provider
-    if _env("OTEL_SDK_DISABLED").lower() == "true":
+    if not settings.tracing.enabled:
         return None
     provider = TracerProvider(resource=build_resource(settings))
-    for exporter in _exporters():
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    for name in settings.tracing.exporters:
+        provider.add_span_processor(BatchSpanProcessor(_exporter(name, settings)))
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider

@@ -4,6 +4,7 @@ contract's shutdown (docs/contract.md, section 8)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
@@ -16,8 +17,20 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no type
         # GRACEFUL_TIMEOUT plus a margin before its SIGKILL; the worker waits
         # only GRACEFUL_TIMEOUT for in-flight requests, so its clean-up
         # (worker_exit: pool, spans) always runs.
-        self.cfg.set("graceful_timeout", math.ceil(get_settings().graceful_timeout))
+        settings = get_settings()
+        self.cfg.set("graceful_timeout", math.ceil(settings.graceful_timeout))
+        self.max_body = settings.max_request_body_bytes
         super().init_process()
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        # A body above MAX_REQUEST_BODY_BYTES gets 413 without being read, and
+        # gunicorn drops a connection whose unread body it cannot drain: the
+        # 413 must say "Connection: close", or the client's next request on
+        # that connection finds it gone.
+        declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            req.force_close()
+        return bool(super().handle_request(req, conn))
 
     def set_accept_enabled(self, enabled: bool) -> None:
         super().set_accept_enabled(enabled)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from json import JSONDecodeError
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -11,6 +11,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from . import errors
+from .json_body import parse_json
 
 
 class InvalidJson(ValueError):
@@ -20,9 +21,8 @@ class InvalidJson(ValueError):
 def read_json(request: HttpRequest) -> Any:
     """The request body, parsed; a body above MAX_REQUEST_BODY_BYTES raises RequestDataTooBig."""
     try:
-        # Decoded first: json.loads would take UTF-16 and UTF-32 bytes too.
-        return json.loads(request.body.decode("utf-8"))
-    except (ValueError, RecursionError):
+        return parse_json(request.body)
+    except JSONDecodeError:
         raise InvalidJson from None
 
 

@@ -65,13 +65,21 @@ def _allowed_methods(request: Request, starlette_allow: str) -> str:
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    if any(error.get("type") == "json_invalid" for error in errors):
+    if any(_not_json(error) for error in errors):
         return error_response(request, 400, "invalid_json")
     details = [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
         for error in errors
     ]
     return error_response(request, 422, "validation_error", details=details)
+
+
+def _not_json(error: Any) -> bool:
+    # FastAPI does not parse an empty body, and reports the body as missing.
+    return bool(
+        error.get("type") == "json_invalid"
+        or (error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",))
+    )
 
 
 async def on_database_error(request: Request, exc: Exception) -> JSONResponse:

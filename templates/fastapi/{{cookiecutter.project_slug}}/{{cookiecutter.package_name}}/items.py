@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from .db import Database, Session
 from .logging import get_logger
 from .models import NAME_MAX_LENGTH, Item
+from .routing import JsonRoute
 from .tasks import TaskTracker
 
-router = APIRouter(prefix="/api/items", tags=["items"])
+router = APIRouter(prefix="/api/items", tags=["items"], route_class=JsonRoute)
 log = get_logger(__name__)
 
 LIST_LIMIT = 100

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, NoReturn
+from json import JSONDecodeError
+from typing import Any
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, select
@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from .db import EXTENSION, Database, get_session
 from .errors import ValidationFailed
+from .json_body import parse_json
 from .logging import get_logger
 from .models import NAME_MAX_LENGTH, Item
 from .tasks import BackgroundTasks
@@ -71,13 +72,9 @@ def _json_body() -> Any:
     otherwise a 413.
     """
     try:
-        return json.loads(request.get_data(cache=False).decode(), parse_constant=_not_json)
-    except ValueError:  # also UnicodeDecodeError
+        return parse_json(request.get_data(cache=False))
+    except JSONDecodeError:
         raise BadRequest() from None
-
-
-def _not_json(constant: str) -> NoReturn:
-    raise ValueError(f"{constant} is not JSON")
 
 
 def _valid_name(payload: Any) -> str:

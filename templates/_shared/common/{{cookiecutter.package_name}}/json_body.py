@@ -1,0 +1,29 @@
+"""Request bodies as JSON (docs/contract.md, section 3).
+
+A body is one JSON text as RFC 8259 defines it, encoded in UTF-8; anything
+else raises ``json.JSONDecodeError``, which every view answers with 400
+``invalid_json``. The standard library's ``json.loads`` alone would also take
+a byte-order mark, UTF-16 and UTF-32, and ``NaN`` and ``Infinity``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise json.JSONDecodeError(
+            "Invalid UTF-8", body.decode("utf-8", "replace"), error.start
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise json.JSONDecodeError("Nested too deeply", text, 0) from None
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise json.JSONDecodeError(f"{constant} is not JSON", constant, 0)
