@@ -96,6 +96,24 @@ def record_readiness(ready: bool) -> None:
     _readiness.set(1 if ready else 0)
 
 
+# Children looked up once per label set. The keys are label values (route
+# templates, standard methods or _OTHER), so the caches are as bounded as the
+# series themselves.
+@functools.cache
+def _request_duration(label: str, route: str, status: int, error_type: str) -> Histogram:
+    return http_server_request_duration.labels(label, route, str(status), error_type)
+
+
+@functools.cache
+def _active_requests(label: str) -> Gauge:
+    return http_server_active_requests.labels(label)
+
+
+def active_requests(method: str) -> Gauge:
+    """``http_server_active_requests`` of a request's method."""
+    return _active_requests(method_label(method))
+
+
 def observe_request(
     method: str,
     route: str,
@@ -104,9 +122,7 @@ def observe_request(
     seconds: float,
     trace_id: str | None = None,
 ) -> None:
-    child = http_server_request_duration.labels(
-        method_label(method), route, str(status), error_type
-    )
+    child = _request_duration(method_label(method), route, status, error_type)
     if trace_id and not MULTIPROCESS:
         child.observe(seconds, exemplar={"trace_id": trace_id})
     else:

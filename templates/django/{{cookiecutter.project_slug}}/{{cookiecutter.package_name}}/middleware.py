@@ -21,9 +21,8 @@ from django.http import HttpRequest, HttpResponse
 from . import errors, probes
 from .access import record_request
 from .config import get_settings
-from .metrics import http_server_active_requests
+from .metrics import active_requests
 from .request_id import HEADER, is_valid, new_request_id
-from .semconv import method_label
 from .telemetry import route_template
 from .tracing import ENVIRON, ServerSpan
 
@@ -93,7 +92,7 @@ class RequestMiddleware:
             if not self.slots.acquire(blocking=False):
                 response: HttpResponse = errors.overloaded()
             else:
-                active = http_server_active_requests.labels(method_label(method))
+                active = active_requests(method)
                 active.inc()
                 try:
                     response = self.get_response(request)

@@ -20,8 +20,7 @@ from .config import Settings
 from .errors import ERROR_TYPE, error_body
 from .http_errors import RETRY_AFTER
 from .logging import get_logger
-from .metrics import http_server_active_requests
-from .semconv import method_label
+from .metrics import active_requests
 from .tracing import ServerSpan
 
 # Probes and the scrape are not requests of the service: no span, no metrics,
@@ -80,7 +79,7 @@ class RequestMiddleware:
                 await self._refuse(scope, send_with_status)
             else:
                 self.in_flight += 1
-                active = http_server_active_requests.labels(method_label(method))
+                active = active_requests(method)
                 active.inc()
                 try:
                     await self.app(scope, self._limit_body(scope, receive), send_with_status)

@@ -21,8 +21,7 @@ from .access import record_request
 from .config import Settings
 from .errors import error_response
 from .http_errors import RETRY_AFTER
-from .metrics import http_server_active_requests
-from .semconv import method_label
+from .metrics import active_requests
 from .tracing import ENVIRON, ServerSpan
 
 # Probes and the scrape are not requests of the service: no span, no metrics,
@@ -67,7 +66,7 @@ class RequestTelemetry:
         if not self._slots.acquire(blocking=False):
             return error_response(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
         g.holds_slot = True
-        http_server_active_requests.labels(method_label(request.method)).inc()
+        active_requests(request.method).inc()
         return None
 
     def _remember_status(self, response: Response) -> Response:
@@ -81,7 +80,7 @@ class RequestTelemetry:
         seconds = time.perf_counter() - started
         if g.pop("holds_slot", False):
             self._slots.release()
-            http_server_active_requests.labels(method_label(request.method)).dec()
+            active_requests(request.method).dec()
         status: int = g.get("http_status", 500)
         error_type = g.get("error_type", "internal_error") if status >= 500 else ""
         route = current_route()
