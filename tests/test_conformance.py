@@ -428,29 +428,34 @@ def test_traceparent_is_continued(service: Service, sink: OtlpSink) -> None:
     assert span.parent_span_id == parent
 
 
+def assert_client_spans(sink: OtlpSink, trace_id: str, verb: str, system: str) -> None:
+    """The request's statements starting with ``verb`` have CLIENT spans of the
+    database ``system``, each below the request's server span."""
+    server = server_span(sink, trace_id)
+    clients = sink.wait_for(
+        lambda s: (
+            s.trace_id == trace_id
+            and s.kind == "CLIENT"
+            and verb
+            in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", s.name)))
+        )
+    )
+    by_id = {s.span_id: s for s in sink.snapshot() if s.trace_id == trace_id}
+    for span in clients:
+        assert span.attributes.get("db.system.name", span.attributes.get("db.system")) == system
+        ancestor = span
+        while ancestor.parent_span_id and ancestor.span_id != server.span_id:
+            ancestor = by_id[ancestor.parent_span_id]
+        assert ancestor.span_id == server.span_id
+
+
 def test_database_statements_have_client_spans(service: Service, sink: OtlpSink) -> None:
     trace_id = uuid.uuid4().hex
     httpx.get(
         service.base_url + "/api/items",
         headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
     )
-    server = server_span(sink, trace_id)
-    clients = sink.wait_for(
-        lambda s: (
-            s.trace_id == trace_id
-            and s.kind == "CLIENT"
-            and "SELECT"
-            in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
-        )
-    )
-    by_id = {s.span_id: s for s in sink.snapshot() if s.trace_id == trace_id}
-    for span in clients:
-        system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
-        assert system == "sqlite"
-        ancestor = span
-        while ancestor.parent_span_id and ancestor.span_id != server.span_id:
-            ancestor = by_id[ancestor.parent_span_id]
-        assert ancestor.span_id == server.span_id
+    assert_client_spans(sink, trace_id, "SELECT", "sqlite")
 
 
 def test_resource_names_the_service(service: Service, sink: OtlpSink) -> None:
@@ -1020,10 +1025,6 @@ def pg_service(boot: Boot, postgres: PostgresServer) -> Service:
     return boot(DATABASE_URL=postgres.create_database(f"conformance_{uuid.uuid4().hex[:12]}"))
 
 
-def _statement(span: SpanRecord) -> str:
-    return str(span.attributes.get("db.query.text", span.attributes.get("db.statement", span.name)))
-
-
 @pytest.mark.parametrize(("method", "verb"), [("POST", "INSERT"), ("GET", "SELECT")])
 def test_postgres_statements_have_client_spans(pg_service: Service, method: str, verb: str) -> None:
     assert pg_service.sink is not None
@@ -1035,18 +1036,7 @@ def test_postgres_statements_have_client_spans(pg_service: Service, method: str,
         headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
     )
     assert response.status_code in (200, 201), response.text
-    server = server_span(pg_service.sink, trace_id)
-    clients = pg_service.sink.wait_for(
-        lambda s: s.trace_id == trace_id and s.kind == "CLIENT" and verb in _statement(s)
-    )
-    by_id = {s.span_id: s for s in pg_service.sink.snapshot() if s.trace_id == trace_id}
-    for span in clients:
-        system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
-        assert system == "postgresql"
-        ancestor = span
-        while ancestor.parent_span_id and ancestor.span_id != server.span_id:
-            ancestor = by_id[ancestor.parent_span_id]
-        assert ancestor.span_id == server.span_id
+    assert_client_spans(pg_service.sink, trace_id, verb, "postgresql")
 
 
 # --- 6. Tracing with several workers -----------------------------------------------------
