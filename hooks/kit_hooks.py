@@ -22,48 +22,17 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-# Top-level modules the generated projects import; a package of the same name
-# would shadow them.
-DEPENDENCY_MODULES = frozenset(
-    {
-        "aiosqlite",
-        "alembic",
-        "asgi_correlation_id",
-        "asgiref",
-        "blinker",
-        "click",
-        "dj_database_url",
-        "django",
-        "fastapi",
-        "flask",
-        "greenlet",
-        "gunicorn",
-        "health_check",
-        "httpx",
-        "itsdangerous",
-        "jinja2",
-        "markupsafe",
-        "migrations",
-        "mypy",
-        "opentelemetry",
-        "orjson",
-        "prometheus_client",
-        "psycopg",
-        "psycopg_pool",
-        "pydantic",
-        "pytest",
-        "pytest_django",
-        "ruff",
-        "sqlalchemy",
-        "starlette",
-        "structlog",
-        "test",
-        "tests",
-        "uvicorn",
-        "uvicorn_worker",
-        "werkzeug",
-    }
-)
+
+def _dependency_modules() -> frozenset[str]:
+    """Top-level modules the generated projects' dependencies install (derived
+    from real installations: tests/kit/modules.py), and the project's own
+    top-level directories: a package of the same name would shadow them."""
+    lines = (Path(__file__).parent / "dependency_modules.txt").read_text("utf-8").splitlines()
+    installed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return frozenset(installed | {"migrations", "test", "tests"})
+
+
+DEPENDENCY_MODULES = _dependency_modules()
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.kit.otlp import OtlpSink
+from tests.kit.postgres import PROGRAMS, PostgresServer
 from tests.kit.project import Project, Service
 from tests.kit.render import FRAMEWORKS, render
+from tests.kit.system import require
 
 # Exported spans arrive within a fraction of a second instead of the SDK's 5 s.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
@@ -84,3 +86,14 @@ def service(boot: Boot) -> Service:
 def sink(service: Service) -> OtlpSink:
     assert service.sink is not None
     return service.sink
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server; each test that uses it makes its own database."""
+    require(*PROGRAMS)  # a skip here, a failure in CI, without PostgreSQL's programs
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +25,7 @@ from tests.conftest import Boot
 from tests.kit.http import slow_post_json
 from tests.kit.metrics import OPENMETRICS, families, samples, total
 from tests.kit.otlp import OtlpSink, SpanRecord
+from tests.kit.postgres import PostgresServer
 from tests.kit.project import Project, Service, procfile
 
 pytestmark = pytest.mark.boot
@@ -481,29 +483,34 @@ def test_traceparent_is_continued(service: Service, sink: OtlpSink) -> None:
     assert span.parent_span_id == parent
 
 
+def assert_client_spans(sink: OtlpSink, trace_id: str, verb: str, system: str) -> None:
+    """The request's statements starting with ``verb`` have CLIENT spans of the
+    database ``system``, each below the request's server span."""
+    server = server_span(sink, trace_id)
+    clients = sink.wait_for(
+        lambda s: (
+            s.trace_id == trace_id
+            and s.kind == "CLIENT"
+            and verb
+            in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", s.name)))
+        )
+    )
+    by_id = {s.span_id: s for s in sink.snapshot() if s.trace_id == trace_id}
+    for span in clients:
+        assert span.attributes.get("db.system.name", span.attributes.get("db.system")) == system
+        ancestor = span
+        while ancestor.parent_span_id and ancestor.span_id != server.span_id:
+            ancestor = by_id[ancestor.parent_span_id]
+        assert ancestor.span_id == server.span_id
+
+
 def test_database_statements_have_client_spans(service: Service, sink: OtlpSink) -> None:
     trace_id = uuid.uuid4().hex
     httpx.get(
         service.base_url + "/api/items",
         headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
     )
-    server = server_span(sink, trace_id)
-    clients = sink.wait_for(
-        lambda s: (
-            s.trace_id == trace_id
-            and s.kind == "CLIENT"
-            and "SELECT"
-            in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
-        )
-    )
-    by_id = {s.span_id: s for s in sink.snapshot() if s.trace_id == trace_id}
-    for span in clients:
-        system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
-        assert system == "sqlite"
-        ancestor = span
-        while ancestor.parent_span_id and ancestor.span_id != server.span_id:
-            ancestor = by_id[ancestor.parent_span_id]
-        assert ancestor.span_id == server.span_id
+    assert_client_spans(sink, trace_id, "SELECT", "sqlite")
 
 
 def test_resource_names_the_service(service: Service, sink: OtlpSink) -> None:
@@ -705,7 +712,7 @@ def test_an_unhandled_exception_is_a_json_500_logged_once(boot: Boot, tmp_path: 
     assert response.headers["x-request-id"] == request_id
     assert response.json() == {
         "error": "internal_error",
-        "message": response.json()["message"],
+        "message": "Internal server error.",
         "request_id": request_id,
     }
     assert "Traceback" not in response.text and "items" not in response.text
@@ -760,7 +767,8 @@ def test_an_unreachable_database_is_a_fast_503(boot: Boot, tmp_path: Path) -> No
     assert time.monotonic() - started < 3 + 1
     assert response.status_code == 503
     assert response.json()["error"] == "database_unavailable"
-    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["message"] == "The database is unavailable; try again shortly."
+    assert response.headers["retry-after"] == "1"
     assert HEX32.match(response.headers.get("x-request-id", ""))
     assert response.json()["request_id"] == response.headers["x-request-id"]
     assert (
@@ -1088,8 +1096,14 @@ def server_pids(master: int) -> set[int]:
     return pids
 
 
-def test_several_workers_report_runtime_metrics(boot: Boot) -> None:
-    service = boot(WEB_CONCURRENCY="2")
+@pytest.fixture(scope="module")
+def two_workers(boot: Boot) -> Service:
+    """The service with two worker processes, for tests that do not count requests."""
+    return boot(WEB_CONCURRENCY="2")
+
+
+def test_several_workers_report_runtime_metrics(two_workers: Service) -> None:
+    service = two_workers
     with service.client() as client:
         for _ in range(20):
             assert client.get("/api/items", headers={"Connection": "close"}).status_code == 200
@@ -1179,3 +1193,155 @@ def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> No
     assert any(s.span_id == in_flight["span_id"] for s in service.sink.snapshot())
     service.log_lines()  # every line, up to the last one, is JSON
     assert service.stderr_text() == ""
+
+
+# --- 3. Error vocabulary and validation details --------------------------------------------
+
+OVERSIZED = b'{"name": "' + b"x" * (1024 * 1024 + 1) + b'"}'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error", "message"),
+    [
+        ("GET", "/no/such/page", None, 404, "not_found", "Not found."),
+        ("GET", "/api/items/987654321", None, 404, "not_found", "Not found."),
+        ("DELETE", "/api/items", None, 405, "method_not_allowed", "Method not allowed."),
+        ("POST", "/api/items", b"{", 400, "invalid_json", "The request body is not valid JSON."),
+        ("POST", "/api/items", b"{}", 422, "validation_error", "The request is not valid."),
+        (
+            "POST",
+            "/api/items",
+            OVERSIZED,
+            413,
+            "payload_too_large",
+            "The request body is too large.",
+        ),
+    ],
+    ids=["unknown-url", "unknown-item", "wrong-method", "bad-json", "invalid", "too-large"],
+)
+def test_error_bodies_use_the_contracts_codes_and_messages(
+    service: Service,
+    method: str,
+    path: str,
+    body: bytes | None,
+    status: int,
+    error: str,
+    message: str,
+) -> None:
+    request_id = rid()
+    response = httpx.request(
+        method,
+        service.base_url + path,
+        content=body,
+        headers={"X-Request-ID": request_id, "Content-Type": "application/json"},
+    )
+    assert response.status_code == status
+    found = response.json()
+    found.pop("details", None)
+    assert found == {"error": error, "message": message, "request_id": request_id}
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc", "kind"),
+    [
+        ({}, ["body", "name"], "missing"),
+        ({"name": 5}, ["body", "name"], "string_type"),
+        ({"name": None}, ["body", "name"], "string_type"),
+        ({"name": ""}, ["body", "name"], "string_too_short"),
+        ({"name": "x" * 201}, ["body", "name"], "string_too_long"),
+        ({"name": "tab\there"}, ["body", "name"], "string_pattern_mismatch"),
+        ({"name": "a\u0000b"}, ["body", "name"], "string_pattern_mismatch"),
+        (b'{"name": "\\udc00"}', ["body", "name"], "string_unicode"),
+        (["name"], ["body"], "model_attributes_type"),
+        (7, ["body"], "model_attributes_type"),
+    ],
+    ids=[
+        "missing",
+        "number",
+        "null",
+        "empty",
+        "too-long",
+        "tab",
+        "nul",
+        "lone-surrogate",
+        "list",
+        "integer",
+    ],
+)
+def test_validation_details_have_one_shape(
+    service: Service, payload: Any, loc: list[str], kind: str
+) -> None:
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    response = httpx.post(
+        service.base_url + "/api/items",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    (problem,) = response.json()["details"]
+    assert set(problem) == {"loc", "msg", "type"}
+    assert problem["loc"] == loc
+    assert problem["type"] == kind
+    assert isinstance(problem["msg"], str) and problem["msg"].strip()
+
+
+# --- 6, 10. Client spans on PostgreSQL ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_service(boot: Boot, postgres: PostgresServer) -> Service:
+    """The service on its own database of the session's private PostgreSQL server."""
+    return boot(DATABASE_URL=postgres.create_database(f"conformance_{uuid.uuid4().hex[:12]}"))
+
+
+@pytest.mark.parametrize(("method", "verb"), [("POST", "INSERT"), ("GET", "SELECT")])
+def test_postgres_statements_have_client_spans(pg_service: Service, method: str, verb: str) -> None:
+    assert pg_service.sink is not None
+    trace_id = uuid.uuid4().hex
+    response = httpx.request(
+        method,
+        pg_service.base_url + "/api/items",
+        json={"name": "on postgres"} if method == "POST" else None,
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    assert response.status_code in (200, 201), response.text
+    assert_client_spans(pg_service.sink, trace_id, verb, "postgresql")
+
+
+# --- 6. Tracing with several workers -----------------------------------------------------
+
+
+def test_several_workers_each_export_every_span(two_workers: Service) -> None:
+    service = two_workers
+    assert service.sink is not None
+    workers = server_pids(service.process.pid) - {service.process.pid}
+    assert len(workers) == 2
+
+    def fetch(trace_id: str) -> int:
+        # A connection per request, so that either worker may accept it.
+        return httpx.get(
+            service.base_url + "/",
+            headers={
+                "traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01",
+                "Connection": "close",
+            },
+        ).status_code
+
+    sent: set[str] = set()
+    serving: set[int] = set()
+    deadline = time.monotonic() + 30
+    while serving != workers:
+        assert time.monotonic() < deadline, f"spans came from {serving}, workers are {workers}"
+        batch = {uuid.uuid4().hex for _ in range(10)}
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            assert set(pool.map(fetch, batch)) == {200}
+        sent |= batch
+        spans = service.sink.wait_for(
+            lambda s, batch=batch: s.kind == "SERVER" and s.trace_id in batch, count=len(batch)
+        )
+        serving |= {int(s.resource["process.pid"]) for s in spans}
+
+    time.sleep(0.3)  # a second export of any span would have arrived by now
+    servers = [s for s in service.sink.snapshot() if s.kind == "SERVER" and s.trace_id in sent]
+    assert sorted(s.trace_id for s in servers) == sorted(sent)
+    assert {int(s.resource["process.pid"]) for s in servers} == workers

@@ -1,15 +1,15 @@
 """What the Django template promises beyond the contract (issue: the Django
 template): production settings that pass ``check --deploy`` and refuse to
 start without their secrets, and PostgreSQL through Django's native psycopg
-pool, sized and timed from the environment, and traced. Outages, restarts and
-pool exhaustion are the resilience tier's, for every framework alike.
+pool, sized and timed from the environment. Client spans on PostgreSQL are
+the conformance suite's; outages, restarts and pool exhaustion are the
+resilience tier's, for every framework alike.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -60,19 +60,14 @@ def test_production_answers_with_json_and_no_debug_pages(boot: Boot) -> None:
     assert httpx.get(service.base_url + "/ready").status_code == 200
     refused = httpx.get(service.base_url + "/api/items")
     assert refused.status_code == 400
-    assert refused.json()["request_id"] == refused.headers["x-request-id"]
+    assert refused.json() == {
+        "error": "bad_request",
+        "message": "Bad request.",
+        "request_id": refused.headers["x-request-id"],
+    }
 
 
 # --- PostgreSQL -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")
@@ -105,24 +100,6 @@ def test_postgres_timeouts_come_from_the_environment(project: Project, database:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split()[-2:] == ["1500ms", "4"]
-
-
-def test_postgres_items_round_trip_with_client_spans(pg_service: Service) -> None:
-    trace_id = uuid.uuid4().hex
-    with pg_service.client() as client:
-        created = client.post("/api/items", json={"name": "on postgres"})
-        assert created.status_code == 201
-        listing = client.get(
-            "/api/items", headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}
-        )
-    assert created.json() in listing.json()
-    assert pg_service.sink is not None
-    spans = pg_service.sink.wait_for(
-        lambda s: s.trace_id == trace_id and s.kind == "CLIENT" and "SELECT" in s.name
-    )
-    for span in spans:
-        system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
-        assert system == "postgresql"
 
 
 def test_postgres_pool_is_sized_from_the_environment(

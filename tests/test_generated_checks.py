@@ -1,35 +1,130 @@
-"""A generated project passes its own checks out of the box: tests, lint, types."""
+"""A generated project passes its own checks out of the box (its `make test`,
+`make lint` and `make typecheck`), also on the oldest Python it allows with the
+lowest dependency versions it allows; its dependencies' module names are
+refused as package names (contract section 1)."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import shutil
+import tomllib
+from pathlib import Path
 
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from hooks.kit_hooks import DEPENDENCY_MODULES
+from tests.kit.modules import top_level_modules
 from tests.kit.project import Project
+from tests.kit.pythons import oldest_interpreter_for
 from tests.kit.system import unavailable
 
 pytestmark = pytest.mark.boot
 
 
-def run(project: Project, *command: str) -> str:
-    result = project.run([str(project.bin / command[0]), *command[1:]], timeout=600)
+def make(project: Project, target: str, **env: str) -> str:
+    result = project.run(["make", target], timeout=900, **env)
     assert result.returncode == 0, (
-        f"{' '.join(command)}:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+        f"make {target}:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
     )
     return result.stdout
 
 
-def test_own_tests_pass(project: Project) -> None:
-    output = run(project, "pytest", "-q", "-rs", "-p", "no:cacheprovider")
+def test_make_test_passes(project: Project) -> None:
+    out = make(project, "test", PYTEST_ADDOPTS="-rs")
+    assert " passed" in out and " failed" not in out
     # Its resilience tests skip without PostgreSQL's server programs: a tier missing.
-    skipped = [line for line in output.splitlines() if line.startswith("SKIPPED")]
+    skipped = [line for line in out.splitlines() if line.startswith("SKIPPED")]
     if skipped:
         unavailable("the project's tests skipped:\n" + "\n".join(skipped))
 
 
-def test_ruff_is_clean(project: Project) -> None:
-    run(project, "ruff", "check", "--no-cache", ".")
-    run(project, "ruff", "format", "--no-cache", "--check", ".")
+def test_make_lint_passes(project: Project) -> None:
+    out = make(project, "lint")
+    assert "ruff check" in out and "ruff format --check" in out
 
 
-def test_mypy_is_clean(project: Project) -> None:
-    run(project, "mypy", "--no-incremental", project.package, "tests", "gunicorn.conf.py")
+def test_make_typecheck_covers_what_the_project_runs(project: Project) -> None:
+    out = make(project, "typecheck")
+    assert "Success: no issues found" in out
+    # Everything the service runs is checked: the server's configuration too.
+    files = tomllib.loads((project.path / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    assert {project.package, "tests", "gunicorn.conf.py"} <= set(files)
+    assert all((project.path / name).exists() for name in files)
+
+
+def test_installed_modules_cannot_be_package_names(project: Project) -> None:
+    missing = top_level_modules(project.path / ".venv", project.package) - DEPENDENCY_MODULES
+    assert not missing, (
+        f"modules installed with the {project.framework} project that the pre-gen hook does "
+        f"not refuse as package names: {sorted(missing)}; run `python -m tests.kit.modules`"
+    )
+
+
+def _lower_bounds(pyproject: dict[str, object]) -> dict[str, Version]:
+    """Every direct dependency's ``>=`` bound: the runtime ones, extras, dependency groups."""
+    meta = pyproject["project"]
+    assert isinstance(meta, dict)
+    groups = pyproject.get("dependency-groups", {})
+    assert isinstance(groups, dict)
+    lines = [
+        *meta["dependencies"],
+        *(line for extra in meta.get("optional-dependencies", {}).values() for line in extra),
+        *(line for group in groups.values() for line in group if isinstance(line, str)),
+    ]
+    bounds = {}
+    for line in lines:
+        requirement = Requirement(line)
+        for spec in requirement.specifier:
+            if spec.operator == ">=":
+                bounds[canonicalize_name(requirement.name)] = Version(spec.version)
+    return bounds
+
+
+def _floor(requires_python: str) -> Version:
+    (floor,) = (Version(s.version) for s in SpecifierSet(requires_python) if s.operator == ">=")
+    return floor
+
+
+def test_own_tests_pass_on_the_oldest_python_with_the_lowest_dependencies(
+    project: Project, tmp_path: Path
+) -> None:
+    """requires-python and every lower bound in pyproject.toml are true."""
+    pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())
+    floor = _floor(pyproject["project"]["requires-python"])
+    python = oldest_interpreter_for(project.path)
+    oldest = project.run([python, "-c", "import platform; print(platform.python_version())"])
+    if Version(oldest.stdout).release[:2] != floor.release[:2]:
+        message = f"requires-python floor {floor} is not installed here (oldest: {oldest.stdout})"
+        unavailable(message)
+
+    copy = Project(project.framework, tmp_path / project.path.name)
+    shutil.copytree(
+        project.path,
+        copy.path,
+        ignore=shutil.ignore_patterns(".venv", "uv.lock", "*_cache", "__pycache__", "*.sqlite3*"),
+    )
+    lowest = {"UV_RESOLUTION": "lowest-direct", "UV_PYTHON": python, "UV_PYTHON_DOWNLOADS": "never"}
+    synced = copy.run(["uv", "sync", "--all-extras", "--quiet"], timeout=600, **lowest)
+    assert synced.returncode == 0, synced.stderr[-4000:]
+
+    # Each bound is the version installed, not a fiction below what resolves.
+    listing = copy.run(["uv", "pip", "list", "--format", "json"])
+    installed = {
+        canonicalize_name(d["name"]): Version(d["version"]) for d in json.loads(listing.stdout)
+    }
+    unreachable = {
+        name: f">={bound} resolves to {installed[name]}"
+        for name, bound in _lower_bounds(pyproject).items()
+        if installed[name].release[:2] != (*bound.release, 0)[:2]
+    }
+    assert not unreachable, f"lower bounds below what resolves: {unreachable}"
+
+    missing = top_level_modules(copy.path / ".venv", copy.package) - DEPENDENCY_MODULES
+    assert not missing, f"not refused as package names: {sorted(missing)}"
+
+    out = make(copy, "test", **lowest)
+    assert " passed" in out and " failed" not in out

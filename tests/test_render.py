@@ -4,6 +4,7 @@ answers that cannot work stop in the pre-generation hook and leave nothing behin
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -180,3 +181,69 @@ def test_the_projects_resilience_harness_is_the_kits_own(framework: str, tmp_pat
         copy = project / "tests" / "resilience" / module
         assert copy.read_bytes() == (KIT_ROOT / "tests" / "kit" / module).read_bytes(), module
     assert (project / "tests" / "resilience" / "test_resilience.py").is_file()
+
+
+# Names of modules that the projects' dependencies install (hooks/dependency_modules.txt).
+@pytest.mark.parametrize(
+    ("framework", "package"),
+    [
+        ("fastapi", "requests"),
+        ("fastapi", "uvloop"),
+        ("fastapi", "pydantic_core"),
+        ("flask", "mako"),
+        ("flask", "typing_extensions"),
+        ("flask", "google"),
+        ("django", "sqlparse"),
+        ("django", "yaml"),
+        ("django", "anyio"),
+    ],
+)
+def test_package_names_that_shadow_a_dependency_are_refused(
+    framework: str, package: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(FailedHookException):
+        render(framework, tmp_path, package_name=package)
+    assert f"package_name {package!r} would shadow a dependency" in capfd.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def used_modules(project: Path, package: str) -> set[str]:
+    """The package's modules that the service's code imports or names (as
+    gunicorn's ``worker_class`` or Django's settings do); tests do not count."""
+    used: set[str] = set()
+    for path in project.rglob("*.py"):
+        if "tests" in path.relative_to(project).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                parts = (node.module or "").split(".")
+                if node.level or parts[0] == package:
+                    used.update(parts, (alias.name for alias in node.names))
+            elif isinstance(node, ast.Import):
+                used.update(
+                    part
+                    for alias in node.names
+                    if alias.name.split(".")[0] == package
+                    for part in alias.name.split(".")
+                )
+            elif isinstance(node, ast.Constant) and str(node.value).startswith(package + "."):
+                used.update(str(node.value).split("."))
+    return used
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_shared_module_a_project_gets_is_used(framework: str, tmp_path: Path) -> None:
+    project = render(framework, tmp_path)
+    package = project.name.replace("-", "_")
+    layers = json.loads((KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text())
+    shared = {
+        module.stem
+        for layer in layers["_shared"]
+        for module in (
+            KIT_ROOT / "templates" / "_shared" / layer / "{{cookiecutter.package_name}}"
+        ).glob("*.py")
+        if module.stem != "__init__"
+    }
+    assert shared, "no shared modules found"
+    unused = shared - used_modules(project, package)
+    assert not unused, f"shared modules rendered into the {framework} project but unused: {unused}"

@@ -79,19 +79,28 @@ def python_for(version: str) -> str | None:
     return None
 
 
-def interpreter_for(project: Path) -> str:
-    """The newest installed Python allowed by the project's requires-python."""
+def _allowed(project: Path) -> list[Version]:
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     spec = SpecifierSet(meta["requires-python"])
-    if os.environ.get("KIT_PYTHON"):
-        return os.environ["KIT_PYTHON"]
     allowed = [v for v in _candidates() if v in spec]
     if not allowed:
         raise RuntimeError(
             f"no installed Python satisfies requires-python {spec} of {project.name}; "
             f"found {sorted(map(str, _candidates()))}. Set KIT_PYTHON to one that does."
         )
-    return _candidates()[max(allowed)]
+    return allowed
+
+
+def interpreter_for(project: Path) -> str:
+    """The newest installed Python allowed by the project's requires-python."""
+    if os.environ.get("KIT_PYTHON"):
+        return os.environ["KIT_PYTHON"]
+    return _candidates()[max(_allowed(project))]
+
+
+def oldest_interpreter_for(project: Path) -> str:
+    """The oldest installed Python allowed by the project's requires-python."""
+    return _candidates()[min(_allowed(project))]
 
 
 if __name__ == "__main__":  # `make demo`: the interpreter for a rendered project

@@ -1,8 +1,10 @@
 """One JSON object per line on stdout, for everything the process writes.
 
 structlog renders the service's own events and writes them to stdout
-itself: going through the standard library's ``logging`` would triple the
-cost of the access line (docs/performance.md in the kit). Records from
+itself: going through the standard library's ``logging`` would double the
+cost of the access line. Which of them are written is still up to
+``logging``'s configuration: each logger filters at the effective level
+that configuration gives its name{% if cookiecutter._framework == "django" %} (``LOGGING`` in settings.py){% endif %}. Records from
 ``logging`` (gunicorn, uvicorn, the framework, libraries) pass through the
 same processors via structlog's ``ProcessorFormatter``, so every line
 carries the same keys: ``timestamp``, ``level``, ``logger``, ``event``, plus
@@ -16,13 +18,13 @@ import logging
 import logging.config
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 import structlog
 from opentelemetry import trace
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import Context, EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 # Header values that must never be written, whatever logs them and however
 # the key is spelled (header, WSGI environ or Django META style).
@@ -65,6 +67,18 @@ class StdoutLogger:
 
 def _stdout_logger(*args: Any) -> StdoutLogger:
     return StdoutLogger(args[0] if args else None)
+
+
+def _filtering_logger(
+    logger: StdoutLogger, processors: Iterable[Processor], context: Context
+) -> FilteringBoundLogger:
+    """structlog's bound logger, filtering at the level ``logging`` gives this
+    logger's name; decided on first use (``cache_logger_on_first_use``)."""
+    level = logging.getLogger(logger.name).getEffectiveLevel()
+    # A class, though typed as the protocol its instances implement.
+    wrapper: Any = structlog.make_filtering_bound_logger(level)
+    bound: FilteringBoundLogger = wrapper(logger, processors, context)
+    return bound
 
 
 def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -196,7 +210,6 @@ def apply_logging_config(config: dict[str, Any]) -> None:
     """
     logging.config.dictConfig(config)
     logging.captureWarnings(True)
-    level = logging.getLevelNamesMapping()[str(config["root"]["level"]).upper()]
     log_format = config["formatters"]["structlog"].get("log_format", "json")
     structlog.configure(
         processors=[
@@ -206,7 +219,7 @@ def apply_logging_config(config: dict[str, Any]) -> None:
             _renderer(log_format),
         ],
         logger_factory=_stdout_logger,
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=_filtering_logger,  # type: ignore[arg-type]  # called like a class
         cache_logger_on_first_use=True,
     )
 

@@ -92,6 +92,8 @@ def build_resource(settings: Settings) -> Resource:
             "service.version": settings.service_version,
             "deployment.environment.name": settings.environment,
             "deployment.environment": settings.environment,
+            # Called in each worker after fork, so it tells the workers apart.
+            "process.pid": os.getpid(),
         }
     )
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults.

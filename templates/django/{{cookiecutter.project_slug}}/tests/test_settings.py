@@ -3,6 +3,7 @@ without the values production needs."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,36 @@ def test_debug_is_for_development_only() -> None:
     result = manage("check", **PRODUCTION, DJANGO_DEBUG="true")
     assert result.returncode == 1
     assert "DJANGO_DEBUG" in result.stderr
+
+
+def test_logging_setting_governs_the_services_own_loggers(tmp_path: Path) -> None:
+    (tmp_path / "quiet_settings.py").write_text(
+        "from {{ cookiecutter.package_name }}.settings import *\n"
+        'LOGGING["loggers"]["{{ cookiecutter.package_name }}.items"] = {"level": "WARNING"}\n'
+    )
+    script = (
+        "import django\n"
+        "django.setup()\n"
+        "from {{ cookiecutter.package_name }}.logging import get_logger\n"
+        "get_logger('{{ cookiecutter.package_name }}.items.views').info('quiet info')\n"
+        "get_logger('{{ cookiecutter.package_name }}.items.views').warning('loud warning')\n"
+        "get_logger('{{ cookiecutter.package_name }}.views').info('other info')\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={
+            **environ,
+            "DJANGO_SETTINGS_MODULE": "quiet_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = [json.loads(line)["event"] for line in result.stdout.splitlines() if line.strip()]
+    assert "loud warning" in events
+    assert "other info" in events
+    assert "quiet info" not in events

@@ -17,11 +17,10 @@ from django.http import HttpRequest, JsonResponse
 
 from . import tracing
 from .dberrors import is_unavailable
+from .http_errors import RETRY_AFTER, error_body
 from .logging import get_logger
 
 log = get_logger(__name__)
-
-RETRY_AFTER = "1"
 
 
 class ErrorResponse(JsonResponse):
@@ -29,64 +28,44 @@ class ErrorResponse(JsonResponse):
         self,
         status: int,
         code: str,
-        message: str,
         *,
         details: list[dict[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        body: dict[str, Any] = {
-            "error": code,
-            "message": message,
-            "request_id": structlog.contextvars.get_contextvars().get("request_id", ""),
-        }
-        if details is not None:
-            body["details"] = details
-        super().__init__(body, status=status, headers=headers)
+        request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+        super().__init__(
+            error_body(code, request_id, status, details), status=status, headers=headers
+        )
         self.error_code = code
 
 
 def invalid_json() -> ErrorResponse:
-    return ErrorResponse(400, "invalid_json", "The request body is not valid JSON.")
+    return ErrorResponse(400, "invalid_json")
 
 
 def validation_error(details: list[dict[str, Any]]) -> ErrorResponse:
-    return ErrorResponse(422, "validation_error", "The request is not valid.", details=details)
+    return ErrorResponse(422, "validation_error", details=details)
 
 
 def not_found_response() -> ErrorResponse:
-    return ErrorResponse(404, "not_found", "Not found.")
+    return ErrorResponse(404, "not_found")
 
 
 def method_not_allowed(allowed: Iterable[str]) -> ErrorResponse:
-    return ErrorResponse(
-        405,
-        "method_not_allowed",
-        "Method not allowed.",
-        headers={"Allow": ", ".join(sorted(allowed))},
-    )
+    return ErrorResponse(405, "method_not_allowed", headers={"Allow": ", ".join(sorted(allowed))})
 
 
 def overloaded() -> ErrorResponse:
-    return ErrorResponse(
-        503,
-        "overloaded",
-        "The service is at capacity; try again shortly.",
-        headers={"Retry-After": RETRY_AFTER},
-    )
+    return ErrorResponse(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
 
 
 def response_for_exception(exc: Exception) -> ErrorResponse | None:
     """The answer to an exception a view raised, or None to let Django handle it."""
     if isinstance(exc, RequestDataTooBig):
-        return ErrorResponse(413, "payload_too_large", "The request body is too large.")
+        return ErrorResponse(413, "payload_too_large")
     if is_unavailable(exc):
         log.warning("database unavailable", error=str(exc).splitlines()[0][:200])
-        return ErrorResponse(
-            503,
-            "database_unavailable",
-            "The database is unavailable; try again shortly.",
-            headers={"Retry-After": RETRY_AFTER},
-        )
+        return ErrorResponse(503, "database_unavailable", headers={"Retry-After": RETRY_AFTER})
     return None
 
 
@@ -98,15 +77,16 @@ def log_unhandled_exception(sender: Any, request: HttpRequest, **kwargs: Any) ->
         tracing.record_exception(error)
 
 
-# Django's error views (urls.py ``handler*`` and ``CSRF_FAILURE_VIEW``).
+# Django's error views (urls.py ``handler*`` and ``CSRF_FAILURE_VIEW``). A
+# suspicious request (a Host outside ALLOWED_HOSTS, say) is Django's 400.
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> ErrorResponse:
-    return ErrorResponse(400, "bad_request", "Bad request.")
+    return ErrorResponse(400, "bad_request")
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> ErrorResponse:
-    return ErrorResponse(403, "forbidden", "Forbidden.")
+    return ErrorResponse(403, "forbidden")
 
 
 def not_found(request: HttpRequest, exception: Exception) -> ErrorResponse:
@@ -114,8 +94,8 @@ def not_found(request: HttpRequest, exception: Exception) -> ErrorResponse:
 
 
 def server_error(request: HttpRequest) -> ErrorResponse:
-    return ErrorResponse(500, "internal_error", "Internal server error.")
+    return ErrorResponse(500, "internal_error")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> ErrorResponse:
-    return ErrorResponse(403, "forbidden", "CSRF verification failed.")
+    return ErrorResponse(403, "forbidden")

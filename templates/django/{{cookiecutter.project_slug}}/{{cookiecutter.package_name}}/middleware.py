@@ -22,7 +22,7 @@ from . import errors, probes
 from .access import record_request
 from .config import get_settings
 from .metrics import active_requests
-from .request_id import HEADER, is_valid, new_request_id
+from .request_id import HEADER, bind_request_id
 from .telemetry import route_template
 from .tracing import ENVIRON, ServerSpan
 
@@ -40,10 +40,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(HEADER, "")
-        request_id = incoming if is_valid(incoming) else new_request_id()
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_id = bind_request_id(request.headers.get(HEADER, ""))
         response = self.get_response(request)
         response[HEADER] = request_id
         if not response.streaming and not response.has_header("Content-Length"):

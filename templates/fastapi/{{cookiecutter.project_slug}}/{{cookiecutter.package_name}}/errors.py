@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from . import http_errors
 from .dberrors import is_unavailable
-from .http_errors import RETRY_AFTER, code_for
+from .http_errors import RETRY_AFTER, code_for, problem
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -47,7 +47,10 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if status == 405:
         headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
-    return error_response(request, status, code_for(status), headers=headers)
+    code = code_for(status)
+    if status == 400 and isinstance(exc.__cause__, ValueError):
+        code = "invalid_json"  # FastAPI's answer to a body it cannot decode (not UTF-8)
+    return error_response(request, status, code, headers=headers)
 
 
 def _allowed_methods(request: Request, starlette_allow: str) -> str:
@@ -68,7 +71,7 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     if any(_not_json(error) for error in errors):
         return error_response(request, 400, "invalid_json")
     details = [
-        {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
+        problem(list(error.get("loc", ())), str(error.get("type")), str(error.get("msg")))
         for error in errors
     ]
     return error_response(request, 422, "validation_error", details=details)

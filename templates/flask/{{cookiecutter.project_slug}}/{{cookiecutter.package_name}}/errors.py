@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, UnprocessableEntity
+from werkzeug.exceptions import BadRequest, HTTPException, UnprocessableEntity
 
 from . import tracing
 from .dberrors import is_unavailable
@@ -23,6 +23,10 @@ log = get_logger(__name__)
 
 # Headers of werkzeug's HTTP errors that mean something to the client.
 _KEPT_HEADERS = frozenset({"allow", "retry-after"})
+
+
+class InvalidJson(BadRequest):
+    """The body is not one JSON document in UTF-8."""
 
 
 class ValidationFailed(UnprocessableEntity):
@@ -52,7 +56,8 @@ def on_http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     headers = {name: value for name, value in exc.get_headers() if name.lower() in _KEPT_HEADERS}
     details = exc.details if isinstance(exc, ValidationFailed) else None
-    return error_response(status, code_for(status), details=details, headers=headers)
+    code = "invalid_json" if isinstance(exc, InvalidJson) else code_for(status)
+    return error_response(status, code, details=details, headers=headers)
 
 
 def on_database_error(exc: Exception) -> Response:

@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, select
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import NotFound
 
 from .db import EXTENSION, Database, get_session
-from .errors import ValidationFailed
+from .errors import InvalidJson, ValidationFailed
+from .http_errors import problem
 from .json_body import parse_json
 from .logging import get_logger
 from .models import NAME_MAX_LENGTH, Item
@@ -25,9 +26,10 @@ LIST_LIMIT = 100
 MAX_ID = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
 
 ItemDict = dict[str, int | str]
-# PostgreSQL cannot store NUL, no control character belongs in a name, and a
+# PostgreSQL cannot store NUL, and no control character belongs in a name; a
 # lone surrogate (valid as a JSON escape) is no text at all.
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @bp.get("")
@@ -74,36 +76,29 @@ def _json_body() -> Any:
     try:
         return parse_json(request.get_data(cache=False))
     except JSONDecodeError:
-        raise BadRequest() from None
+        raise InvalidJson() from None
 
 
 def _valid_name(payload: Any) -> str:
-    # One string field does not call for a schema library.
+    # One string field does not call for a schema library; the problems are
+    # named as pydantic names them (the contract's validation error types).
     if not isinstance(payload, dict):
-        raise ValidationFailed([_problem(["body"], "dict_type", "Input should be an object")])
+        raise ValidationFailed(
+            [problem(["body"], "model_attributes_type", "Input should be an object")]
+        )
     name = payload.get("name")
     if "name" not in payload:
-        problem = _problem(["body", "name"], "missing", "Field required")
+        kind, message = "missing", "Field required"
     elif not isinstance(name, str):
-        problem = _problem(["body", "name"], "string_type", "Input should be a string")
+        kind, message = "string_type", "Input should be a string"
     elif not name:
-        problem = _problem(["body", "name"], "string_too_short", "Input should not be empty")
+        kind, message = "string_too_short", "Input should not be empty"
     elif len(name) > NAME_MAX_LENGTH:
-        problem = _problem(
-            ["body", "name"],
-            "string_too_long",
-            f"Input should have at most {NAME_MAX_LENGTH} characters",
-        )
-    elif _FORBIDDEN.search(name):
-        problem = _problem(
-            ["body", "name"],
-            "string_pattern_mismatch",
-            "Input should contain no control characters or lone surrogates",
-        )
+        kind, message = "string_too_long", f"Input should have at most {NAME_MAX_LENGTH} characters"
+    elif _SURROGATE.search(name):
+        kind, message = "string_unicode", "Input should contain no lone surrogates"
+    elif _CONTROL.search(name):
+        kind, message = "string_pattern_mismatch", "Input should contain no control characters"
     else:
         return name
-    raise ValidationFailed([problem])
-
-
-def _problem(loc: list[str], kind: str, message: str) -> dict[str, Any]:
-    return {"loc": loc, "msg": message, "type": kind}
+    raise ValidationFailed([problem(["body", "name"], kind, message)])

@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 
 from .. import errors
 from ..api import ApiView, read_json
+from ..http_errors import problem
 from ..logging import get_logger
 from ..tasks import BackgroundTasks
 from .models import Item
@@ -27,12 +28,17 @@ class ItemCollection(ApiView):
 
     def post(self, request: HttpRequest) -> JsonResponse:
         payload = read_json(request)
-        name = payload.get("name") if isinstance(payload, dict) else None
-        if not isinstance(name, str):
+        if not isinstance(payload, dict):
             return errors.validation_error(
-                [{"field": "name", "message": "A string is required.", "code": "type"}]
+                [problem(["body"], "model_attributes_type", "Input should be an object")]
             )
-        item = Item(name=name)
+        if "name" not in payload:
+            return errors.validation_error([problem(["body", "name"], "missing", "Field required")])
+        if not isinstance(payload["name"], str):
+            return errors.validation_error(
+                [problem(["body", "name"], "string_type", "Input should be a string")]
+            )
+        item = Item(name=payload["name"])
         try:
             item.full_clean()
         except ValidationError as error:
@@ -61,9 +67,18 @@ def _count_items() -> None:
     log.info("items stored", total=total)
 
 
+# Django's codes for what its fields check themselves, as the contract names
+# them (pydantic's error types); the model's own validators use those names.
+_TYPES = {"blank": "string_too_short", "max_length": "string_too_long"}
+
+
 def _details(error: ValidationError) -> list[dict[str, Any]]:
     return [
-        {"field": field, "message": problem.message % (problem.params or {}), "code": problem.code}
-        for field, problems in error.error_dict.items()
-        for problem in problems
+        problem(
+            ["body", field],
+            _TYPES.get(str(failure.code), str(failure.code)),
+            failure.message % (failure.params or {}),
+        )
+        for field, failures in error.error_dict.items()
+        for failure in failures
     ]

@@ -23,11 +23,17 @@ class Migration(migrations.Migration):
                         max_length=200,
                         validators=[
                             django.core.validators.RegexValidator(
-                                "[\\x00-\\x1f\\x7f\\ud800-\\udfff]",
-                                code="invalid_characters",
+                                "[\\x00-\\x1f\\x7f]",
+                                code="string_pattern_mismatch",
                                 inverse_match=True,
-                                message="Control characters and lone surrogates are not allowed.",
-                            )
+                                message="Control characters are not allowed.",
+                            ),
+                            django.core.validators.RegexValidator(
+                                "[\\ud800-\\udfff]",
+                                code="string_unicode",
+                                inverse_match=True,
+                                message="Lone surrogates are not text.",
+                            ),
                         ],
                     ),
                 ),

@@ -14,11 +14,10 @@ from types import TracebackType
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import orjson
-import structlog
 
 from .http_errors import error_body
 from .logging import get_logger
-from .request_id import HEADER, is_valid, new_request_id
+from .request_id import HEADER, bind_request_id
 
 REQUEST_ID_KEY = "{{ cookiecutter.package_name }}.request_id"
 _INCOMING = "HTTP_" + HEADER.upper().replace("-", "_")
@@ -35,13 +34,8 @@ class RequestContextMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # WSGI hands header values over as latin-1 text, so anything that is not
         # plain ASCII fails the check and is never echoed or logged.
-        incoming = environ.get(_INCOMING, "")
-        request_id = incoming if is_valid(incoming) else new_request_id()
+        request_id = bind_request_id(environ.get(_INCOMING, ""))
         environ[REQUEST_ID_KEY] = request_id
-        # gunicorn's threads serve one request after another: nothing of the
-        # previous request's context may leak into this one.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
 
         started = False
 
