@@ -14,6 +14,7 @@ kit measures it).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
