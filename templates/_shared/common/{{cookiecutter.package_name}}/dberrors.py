@@ -52,9 +52,9 @@ def _unavailable(exc: BaseException) -> bool:
     # SQLite never pays for importing it.
     psycopg: Any = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(exc, psycopg.Error):
-        state = exc.sqlstate
+        state: str | None = exc.sqlstate
         if state is None:
-            return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+            return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         return state.startswith(_PG_UNAVAILABLE)
     if isinstance(exc, sqlite3.OperationalError):
         message = str(exc).lower()
