@@ -49,7 +49,6 @@ DEPENDENCY_MODULES = frozenset(
         "orjson",
         "prometheus_client",
         "psycopg",
-        "psycopg_pool",
         "pydantic",
         "pytest",
         "pytest_django",
