@@ -133,19 +133,16 @@ def _no_answer(seconds: float) -> NoAnswer:
     return NoAnswer(f"no answer from the database within {seconds:g}s")
 
 
-class Connection(psycopg.Connection[TupleRow]):
-    """psycopg's connection; every wait for the server has a deadline."""
+class _Deadlines:
+    """The deadlines of a connection's waits for the server."""
 
     statement_deadline = 60.0
     check_deadline = 10.0
     _checking = False
 
-    @classmethod
-    def open(cls, settings: Settings, conninfo: str = "", **kwargs: Any) -> Connection:
-        connection = cls.connect(conninfo, **kwargs)
-        connection.statement_deadline = statement_deadline(settings)
-        connection.check_deadline = settings.db_connect_timeout
-        return connection
+    def set_deadlines(self, settings: Settings) -> None:
+        self.statement_deadline = statement_deadline(settings)
+        self.check_deadline = settings.db_connect_timeout
 
     @contextlib.contextmanager
     def checking(self) -> Iterator[None]:
@@ -156,8 +153,22 @@ class Connection(psycopg.Connection[TupleRow]):
         finally:
             self._checking = False
 
+    @property
+    def wait_deadline(self) -> float:
+        return self.check_deadline if self._checking else self.statement_deadline
+
+
+class Connection(_Deadlines, psycopg.Connection[TupleRow]):
+    """psycopg's connection; every wait for the server has a deadline."""
+
+    @classmethod
+    def open(cls, settings: Settings, conninfo: str = "", **kwargs: Any) -> Connection:
+        connection = cls.connect(conninfo, **kwargs)
+        connection.set_deadlines(settings)
+        return connection
+
     def wait(self, gen: PQGen[Any], *args: Any, **kwargs: Any) -> Any:
-        seconds = self.check_deadline if self._checking else self.statement_deadline
+        seconds = self.wait_deadline
         with _watchdog.watch(self.pgconn.socket, seconds) as deadline:
             try:
                 return super().wait(gen, *args, **kwargs)
@@ -167,7 +178,7 @@ class Connection(psycopg.Connection[TupleRow]):
                 raise
 
 
-class AsyncConnection(psycopg.AsyncConnection[TupleRow]):
+class AsyncConnection(_Deadlines, psycopg.AsyncConnection[TupleRow]):
     """psycopg's asyncio connection; every wait for the server has a deadline.
 
     Cancelling a task does not do here: psycopg answers a cancelled wait by
@@ -175,28 +186,14 @@ class AsyncConnection(psycopg.AsyncConnection[TupleRow]):
     network for seconds more.
     """
 
-    statement_deadline = 60.0
-    check_deadline = 10.0
-    _checking = False
-
     @classmethod
     async def open(cls, settings: Settings, conninfo: str = "", **kwargs: Any) -> AsyncConnection:
         connection = await cls.connect(conninfo, **kwargs)
-        connection.statement_deadline = statement_deadline(settings)
-        connection.check_deadline = settings.db_connect_timeout
+        connection.set_deadlines(settings)
         return connection
 
-    @contextlib.contextmanager
-    def checking(self) -> Iterator[None]:
-        """Round trips in this block are a check of the connection."""
-        self._checking = True
-        try:
-            yield
-        finally:
-            self._checking = False
-
     async def wait(self, gen: PQGen[Any], *args: Any, **kwargs: Any) -> Any:
-        seconds = self.check_deadline if self._checking else self.statement_deadline
+        seconds = self.wait_deadline
         deadline = _Deadline(self.pgconn.socket)
         timer = asyncio.get_running_loop().call_later(seconds, deadline.fire)
         try:
