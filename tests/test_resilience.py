@@ -690,6 +690,9 @@ def test_sigterm_lets_database_requests_in_flight_finish(
         time.sleep(0.2)
         service.signal(signal.SIGTERM)
         signalled = time.monotonic()
+        # A probe sent in the same instant may still be answered as before the
+        # signal; from the master's word on, readiness says draining.
+        service.wait_for_output("SIGTERM: draining")
         ready = call(service, "GET", "/ready", timeout=1)
         # Liveness, polled on new connections until the listener closes.
         probes = service.poll("/healthz", until=signalled + drain + 5)

@@ -118,6 +118,13 @@ class Service:
         self.kill()
         raise AssertionError(f"web process not up within {timeout}s:\n{self.output()}")
 
+    def wait_for_output(self, text: str, timeout: float = 5.0) -> None:
+        """Until ``text`` appears on stdout (checked every 2 ms)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stdout_text():
+            assert time.monotonic() < deadline, f"{text!r} not in the output within {timeout}s"
+            time.sleep(0.002)
+
     def poll(self, path: str, until: float, every: float = 0.02) -> list[tuple[float, int | str]]:
         """GET ``path``, each time on a new connection, until a request fails or
         ``until`` (``time.monotonic()``) passes: when each one ended, and its
