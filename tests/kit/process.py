@@ -126,17 +126,18 @@ class Service:
             time.sleep(0.002)
 
     def poll(self, path: str, until: float, every: float = 0.02) -> list[tuple[float, int | str]]:
-        """GET ``path``, each time on a new connection, until a request fails or
-        ``until`` (``time.monotonic()``) passes: when each one ended, and its
-        status or the kind of failure (``failure``), the failure last."""
+        """GET ``path``, each time on a new connection, until one is refused or
+        ``until`` (``time.monotonic()``) passes: when each request ended, and
+        its status or the kind of failure (``failure``)."""
         seen: list[tuple[float, int | str]] = []
         while time.monotonic() < until:
             try:
                 status: int | str = self.get(path, timeout=1)[0]
             except (OSError, http.client.HTTPException) as error:
-                seen.append((time.monotonic(), failure(error)))
-                break
+                status = failure(error)
             seen.append((time.monotonic(), status))
+            if status == "refused":
+                break
             time.sleep(every)
         return seen
 

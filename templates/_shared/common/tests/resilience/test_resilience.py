@@ -97,12 +97,14 @@ def test_sigterm_lets_requests_in_flight_finish(deploy: Deploy) -> None:
     assert ready.status == 503
     assert ready.body["status"] == "draining"
     assert ready_after < 0.1  # at once
-    # Alive while the listener is open, then refused: never left hanging.
-    *answered, (closed_at, closed) = probes
-    assert closed == "refused", probes
-    assert answered, probes
-    assert {answer for _, answer in answered} == {200}, probes
-    assert closed_at - signalled >= drain
+    # Alive while the listener is open, then refused: never left hanging (a
+    # connection made in the instant the listener closes is reset by the kernel).
+    statuses = [status for _, status in probes]
+    assert statuses[-1] == "refused", statuses
+    answered = statuses[:-2] if statuses[-2:-1] == ["reset"] else statuses[:-1]
+    assert answered, statuses
+    assert set(answered) == {200}, statuses
+    assert probes[-1][0] - signalled >= drain
     assert [answer.status for answer in answers] == [200, 200, 200], service.output()
     assert status == 0
     assert exited - signalled < duration + drain + 2
