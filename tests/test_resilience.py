@@ -238,9 +238,21 @@ def keepalive_timers(port: int) -> list[int]:
     return timers
 
 
-@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+# refuse: the database is down; blackhole: its host is gone, packets dropped,
+# open connections silent; reset: something on the way resets every connection.
+def lock_waits(postgres: PostgresServer, database: str) -> int:
+    """Statements on ``database`` waiting for a lock."""
+    with postgres.connect() as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+            (database,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole", "reset"])
 def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
-    pg_boot: Callable[..., PgService], mode: str, note: Note
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, mode: str, note: Note
 ) -> None:
     connect_timeout, statement_timeout, ready_timeout = 2.0, 1.0, 1.0
     pg = pg_boot(
@@ -259,21 +271,28 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
     timers = keepalive_timers(pg.proxy.port)
     assert timers and set(timers) == {2}, timers
 
-    # A request is waiting for the database when it goes away.
-    pg.proxy.set_mode("pass", latency=0.3)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        waiting = pool.submit(call, service, "GET", f"/api/items/{item_id}")
-        time.sleep(0.2)
-        pg.proxy.set_mode(mode, latency=0.0)
-        outage = time.monotonic()
-        # Every probe runs its own check: the first one after the outage began
-        # reports it, so readiness turns within one probe period.
-        ready = call(service, "GET", "/ready")
-        cut_off = waiting.result()
+    # A request's statement is under way (a lock holds it) when the database
+    # goes away: in a blackhole its answer never comes.
+    with postgres.connect(pg.database) as locker:
+        locker.execute("BEGIN")
+        locker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(call, service, "GET", f"/api/items/{item_id}")
+            deadline = time.monotonic() + 10
+            while not lock_waits(postgres, pg.database):
+                assert time.monotonic() < deadline, "the request's statement never reached the lock"
+                time.sleep(0.01)
+            pg.proxy.set_mode(mode)
+            outage = time.monotonic()
+            # Every probe runs its own check: the first one after the outage
+            # began reports it, so readiness turns within one probe period.
+            ready = call(service, "GET", "/ready")
+            cut_off = waiting.result()
+        locker.execute("ROLLBACK")
     assert ready.status == 503 and ready.body["checks"]["database"]["status"] == "error"
     assert ready.finished - outage < ready_timeout + 0.5
-    # A query under way gets its answer within the statement's deadline (the
-    # server's statement timeout, then the connect timeout for the network).
+    # The statement's deadline: the server's statement timeout, then the
+    # connect timeout for the network.
     assert_unavailable(cut_off)
     assert cut_off.finished - outage < statement_timeout + connect_timeout + 1
 
@@ -289,7 +308,7 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
     healthz = call(service, "GET", "/healthz")
     assert (healthz.status, healthz.seconds < 0.5) == (200, True)
     note("DB_CONNECT_TIMEOUT / DB_STATEMENT_TIMEOUT / READY_TIMEOUT (s)", "2 / 1 / 1")
-    note("503 for the request in flight, after the outage began (s)", cut_off.finished - outage)
+    note("503 for the statement under way, after the outage began (s)", cut_off.finished - outage)
     note("first /ready 503 after the outage began (s)", ready.finished - outage)
     note("slowest 503 of 3 DB requests during the outage (s)", slowest)
     note("/healthz during outage (s)", healthz.seconds)

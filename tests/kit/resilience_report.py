@@ -33,6 +33,10 @@ SCENARIOS = [
         "2. Database down: packets dropped",
     ),
     (
+        "database_outage_is_a_fast_503_and_recovery_needs_no_restart (reset)",
+        "2. Database down: connections reset",
+    ),
+    (
         "database_restart_costs_at_most_the_requests_in_flight",
         "3. Database restarted (`pg_ctl restart -m fast`)",
     ),
@@ -68,7 +72,7 @@ SETTINGS = """\
 | `DB_CONNECT_TIMEOUT` | 3 s | 2 s (outage) | Bounds opening a connection to a database that drops packets (libpq counts whole seconds and treats less than 2 as 2), and checking a pooled connection before reuse: a dead one is replaced, a silent one fails the request within this time. |
 | `DB_STATEMENT_TIMEOUT` | 5 s | 1 s | PostgreSQL cancels a runaway statement, so it cannot hold a pooled connection indefinitely; the error is a 503 and the connection is reused. |
 | Round-trip deadline | statement timeout + connect timeout (8 s) | 3 s (outage) | The service's own bound on waiting for any answer (a statement, commit, rollback): a database host that vanished or a network that drops packets sends no error, and TCP would notice only after minutes. Past it the connection is closed and the request gets 503. |
-| TCP keepalives, `tcp_user_timeout` | 30 s idle, then every 10 s, 3 probes; the round-trip deadline | same | Connections idle in the pool to a host that is gone are closed before a request picks them; a firewall's idle timeout does not cut them silently. |
+| TCP keepalives, `tcp_user_timeout` | first probe after 30 s idle, then every 10 s; closed when unacknowledged for the round-trip deadline | same (the tests check the keepalive timer on every connection) | Connections idle in the pool to a host that is gone are closed before a request picks them; a firewall's idle timeout does not cut them silently. |
 | `READY_TIMEOUT` | 1 s | 1 s | A probe answers within the kubelet's probe timeout (2 s in the manifests) even when the database does not; every probe runs its own check, so readiness turns 503 with the first probe after an outage begins. |
 | `DRAIN_DELAY` | 2 s (0 in Kubernetes) | 1 s | Readiness is 503 at once; the listener stays open this long so load balancers that poll readiness stop sending first. Kubernetes removes endpoints during the `preStop` sleep instead. |
 | `GRACEFUL_TIMEOUT` | 20 s | 20 s | In-flight requests and background work get this long; gunicorn's SIGKILL comes 5 s later, so clean-up (pool, spans) always runs. `terminationGracePeriodSeconds` (40) exceeds preStop + drain + 20 + 5. |

@@ -41,7 +41,9 @@ from psycopg.rows import TupleRow
 from .config import SERVICE_SLUG, Settings
 
 # Probes of an idle connection: the first after 30 s of silence, then every
-# 10 s; three unanswered ones close it (libpq's keepalives_* parameters).
+# 10 s (libpq's keepalives_* parameters). A probe or any data left
+# unacknowledged for as long as a statement may take closes the connection
+# (tcp_user_timeout), before three probes would.
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 
 
@@ -64,7 +66,6 @@ def libpq_options(settings: Settings) -> dict[str, Any]:
         "keepalives_idle": KEEPALIVE_IDLE,
         "keepalives_interval": KEEPALIVE_INTERVAL,
         "keepalives_count": KEEPALIVE_COUNT,
-        # Sent data unacknowledged for as long as a statement may take: the peer is gone.
         "tcp_user_timeout": int(statement_deadline(settings) * 1000),
     }
 
@@ -109,7 +110,7 @@ class _Watchdog:
                 self._pid, self._heap = os.getpid(), []
                 threading.Thread(target=self._run, name="db-deadlines", daemon=True).start()
             heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), deadline))
-            if self._heap[0][2] is deadline:
+            if len(self._heap) == 1:
                 self._lock.notify()
         try:
             yield deadline
@@ -123,7 +124,10 @@ class _Watchdog:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
                     heapq.heappop(self._heap)[2].fire()
-                self._lock.wait(self._heap[0][0] - now if self._heap else None)
+                # Deadlines are seconds long: a tenth of a second late is on time,
+                # and the thread wakes ten times a second however busy (never
+                # when no wait is under way).
+                self._lock.wait(0.1 if self._heap else None)
 
 
 _watchdog = _Watchdog()
