@@ -282,8 +282,8 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
             while not lock_waits(postgres, pg.database):
                 assert time.monotonic() < deadline, "the request's statement never reached the lock"
                 time.sleep(0.01)
-            pg.proxy.set_mode(mode)
             outage = time.monotonic()
+            pg.proxy.set_mode(mode)
             # Every probe runs its own check: the first one after the outage
             # began reports it, so readiness turns within one probe period.
             ready = call(service, "GET", "/ready")
