@@ -494,6 +494,11 @@ def test_workflow_lints_types_tests_on_postgresql_and_builds_the_image(generated
     assert "make lint" in runs["lint"]
     assert "make typecheck" in runs["types"]
     assert runs["test"].count("make test") == 2  # SQLite, then PostgreSQL
+    # The PostgreSQL server programs the resilience tests start, before the tests.
+    install = next(
+        i for i, run in enumerate(runs["test"]) if "install" in run and "postgresql" in run
+    )
+    assert install < runs["test"].index("make test")
 
     postgres = jobs["test"]["services"]["postgres"]
     assert "pg_isready" in postgres["options"]

@@ -1,9 +1,8 @@
 """What the Django template promises beyond the contract (issue: the Django
 template): production settings that pass ``check --deploy`` and refuse to
-start without their secrets, and PostgreSQL through Django's native psycopg
-pool, sized and timed from the environment. Client spans on PostgreSQL are
-the conformance suite's; outages, restarts and pool exhaustion are the
-resilience tier's, for every framework alike.
+start without their secrets, and PostgreSQL through the worker's connection
+pool, sized and timed from the environment, and traced. Outages, restarts and
+pool exhaustion are the resilience tier's, for every framework alike.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ def test_postgres_pool_is_sized_from_the_environment(
     with ThreadPoolExecutor(max_workers=10) as pool:
         codes = list(pool.map(fetch, range(200)))
     assert set(codes) == {200}
-    # Django's pool keeps DB_POOL_SIZE connections and never opens more than
+    # The pool keeps DB_POOL_SIZE connections and never opens more than
     # DB_POOL_SIZE + DB_MAX_OVERFLOW, whatever the worker's threads do.
     opened = postgres.connections("service")
     assert 3 <= opened <= 5, opened

@@ -9,6 +9,7 @@ import json
 import shutil
 import tomllib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from packaging.requirements import Requirement
@@ -18,9 +19,10 @@ from packaging.version import Version
 
 from hooks.kit_hooks import DEPENDENCY_MODULES
 from tests.kit.modules import top_level_modules
+from tests.kit.postgres import PROGRAMS
 from tests.kit.project import Project
 from tests.kit.pythons import oldest_interpreter_for
-from tests.kit.system import unavailable
+from tests.kit.system import require, unavailable
 
 pytestmark = pytest.mark.boot
 
@@ -33,13 +35,18 @@ def make(project: Project, target: str, **env: str) -> str:
     return result.stdout
 
 
-def test_make_test_passes(project: Project) -> None:
-    out = make(project, "test", PYTEST_ADDOPTS="-rs")
+def test_make_test_passes(project: Project, tmp_path: Path) -> None:
+    # With PostgreSQL's server programs here, the project's resilience tests
+    # run: each one must have passed, not been skipped.
+    require(*PROGRAMS)
+    report = tmp_path / "report.xml"
+    out = make(project, "test", PYTEST_ADDOPTS=f"--junitxml={report}")
     assert " passed" in out and " failed" not in out
-    # Its resilience tests skip without PostgreSQL's server programs: a tier missing.
-    skipped = [line for line in out.splitlines() if line.startswith("SKIPPED")]
-    if skipped:
-        unavailable("the project's tests skipped:\n" + "\n".join(skipped))
+    found = outcomes(report)
+    assert "skipped" not in found.values(), found
+    resilience = {name: outcome for name, outcome in found.items() if ".resilience." in name}
+    assert len(resilience) >= 4, resilience
+    assert set(resilience.values()) == {"passed"}, resilience
 
 
 def test_make_lint_passes(project: Project) -> None:
@@ -62,6 +69,22 @@ def test_installed_modules_cannot_be_package_names(project: Project) -> None:
         f"modules installed with the {project.framework} project that the pre-gen hook does "
         f"not refuse as package names: {sorted(missing)}; run `python -m tests.kit.modules`"
     )
+
+
+def outcomes(report: Path) -> dict[str, str]:
+    """Each test of a JUnit XML report, by class and name: passed, skipped or failed."""
+    found = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        kinds = {child.tag for child in case}
+        outcome = (
+            "failed"
+            if kinds & {"failure", "error"}
+            else "skipped"
+            if "skipped" in kinds
+            else "passed"
+        )
+        found[f"{case.get('classname')}::{case.get('name')}"] = outcome
+    return found
 
 
 def _lower_bounds(pyproject: dict[str, object]) -> dict[str, Version]:

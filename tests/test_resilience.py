@@ -8,6 +8,8 @@ P = pool size + overflow, L = in-flight limit (docs/contract.md, sections 8-10).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import http.client
 import json
 import os
 import signal
@@ -23,11 +25,11 @@ import httpx
 import pytest
 
 from tests.conftest import Boot
-from tests.kit.faultproxy import FaultProxy
+from tests.kit.faultproxy import FaultProxy, LinkRecord
 from tests.kit.http import slow_post_json
-from tests.kit.metrics import total
+from tests.kit.metrics import value
 from tests.kit.postgres import PROGRAMS, PostgresServer
-from tests.kit.project import Service
+from tests.kit.project import Project, Service
 from tests.kit.system import require
 
 pytestmark = pytest.mark.boot
@@ -49,6 +51,12 @@ class Outcome:
         return self.finished - self.started
 
 
+# For calls that bring no client of their own: making an httpx client takes
+# tens of milliseconds (its TLS context), which would count in every time
+# measured here. Each call still gets a connection of its own.
+_ONE_CONNECTION_EACH = httpx.Client(headers={"Connection": "close"})
+
+
 def call(
     service: Service,
     method: str,
@@ -60,7 +68,8 @@ def call(
     started = time.monotonic()
     try:
         if client is None:
-            response = httpx.request(method, service.base_url + path, timeout=timeout, **kwargs)
+            url = service.base_url + path
+            response = _ONE_CONNECTION_EACH.request(method, url, timeout=timeout, **kwargs)
         else:
             response = client.request(method, path, timeout=timeout, **kwargs)
     except httpx.ConnectError as error:
@@ -151,16 +160,22 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def pg_boot(boot: Boot, postgres: PostgresServer) -> Iterator[Callable[..., PgService]]:
-    """Boot the service on its own PostgreSQL database, reached through a fault proxy."""
+def pg_boot(
+    boot: Boot, project: Project, postgres: PostgresServer
+) -> Iterator[Callable[..., PgService]]:
+    """Boot the service on its own PostgreSQL database, reached through a fault proxy.
+
+    The release process migrates the database directly, so every connection
+    through the proxy is the service's own.
+    """
     proxies: list[FaultProxy] = []
 
     def start(**env: str) -> PgService:
         database = f"svc_{uuid.uuid4().hex[:12]}"
-        postgres.create_database(database)
+        project.release(DATABASE_URL=postgres.create_database(database))
         proxy = FaultProxy("127.0.0.1", postgres.port)
         proxies.append(proxy)
-        service = boot(DATABASE_URL=postgres.url(database, port=proxy.port), **env)
+        service = boot(release=False, DATABASE_URL=postgres.url(database, port=proxy.port), **env)
         return PgService(service, proxy, database)
 
     yield start
@@ -169,11 +184,21 @@ def pg_boot(boot: Boot, postgres: PostgresServer) -> Iterator[Callable[..., PgSe
 
 
 def seed(service: Service, count: int = 1) -> list[int]:
+    """Store ``count`` items, and wait for the counts their writes start in the
+    background, so that no connection is in use afterwards."""
     ids = []
     for n in range(count):
-        response = httpx.post(service.base_url + "/api/items", json={"name": f"seed {n}"})
+        request_id = rid_for("seed")
+        response = httpx.post(
+            service.base_url + "/api/items",
+            json={"name": f"seed {n}"},
+            headers={"X-Request-ID": request_id},
+        )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
+        service.wait_for_log(
+            lambda r, rid=request_id: r.get("event") == "items stored" and r["request_id"] == rid
+        )
     return ids
 
 
@@ -182,34 +207,95 @@ def wait_until_pool_idle(service: Service, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = call(service, "GET", "/metrics").body
-        if total(text, "db_client_connections", db_client_connection_state="used") == 0:
+        if value(text, "db_client_connections", db_client_connection_state="used") == 0:
             return
         time.sleep(0.05)
     raise AssertionError("the pool still has connections in use")
 
 
-def assert_unavailable(outcome: Outcome, within: float) -> None:
+def assert_unavailable(outcome: Outcome, within: float | None = None) -> None:
     assert outcome.status == 503, outcome
     assert outcome.body["error"] == "database_unavailable", outcome.body
-    assert int(outcome.headers["retry-after"]) >= 1
-    assert outcome.seconds < within, outcome.seconds
+    assert outcome.headers is not None and int(outcome.headers["retry-after"]) >= 1
+    if within is not None:
+        assert outcome.seconds < within, outcome.seconds
 
 
 # --- 2. Database down --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def keepalive_timers(port: int) -> list[int]:
+    """The kernel's timer kind for each established connection to 127.0.0.1:``port``
+    (``/proc/net/tcp``, column ``tr``: 2 is the keepalive timer, 0 none)."""
+    timers = []
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            remote, state, timer = fields[2], fields[3], fields[5].split(":")[0]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                timers.append(int(timer, 16))
+    return timers
+
+
+# refuse: the database is down; blackhole: its host is gone, packets dropped,
+# open connections silent; reset: something on the way resets every connection.
+def lock_waits(postgres: PostgresServer, database: str) -> int:
+    """Statements on ``database`` waiting for a lock."""
+    with postgres.connect() as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+            (database,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole", "reset"])
 def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
-    pg_boot: Callable[..., PgService], mode: str, note: Note
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, mode: str, note: Note
 ) -> None:
-    connect_timeout = 2.0
-    pg = pg_boot(DB_CONNECT_TIMEOUT=str(connect_timeout))
+    connect_timeout, statement_timeout, ready_timeout = 2.0, 1.0, 1.0
+    pg = pg_boot(
+        DB_CONNECT_TIMEOUT=str(connect_timeout),
+        DB_STATEMENT_TIMEOUT=str(statement_timeout),
+        READY_TIMEOUT=str(ready_timeout),
+    )
     service = pg.service
     (item_id,) = seed(service)
     workers_before = worker_pids(service)
     assert call(service, "GET", f"/api/items/{item_id}").status == 200
+    wait_until_pool_idle(service)
+    time.sleep(0.1)  # past the delayed acknowledgements
+    # libpq's keepalives probe every pooled connection, so on a real network
+    # one whose peer vanished is closed before a request picks it.
+    timers = keepalive_timers(pg.proxy.port)
+    assert timers and set(timers) == {2}, timers
 
-    pg.proxy.set_mode(mode)
+    # A request's statement is under way (a lock holds it) when the database
+    # goes away: in a blackhole its answer never comes.
+    with postgres.connect(pg.database) as locker:
+        locker.execute("BEGIN")
+        locker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(call, service, "GET", f"/api/items/{item_id}")
+            deadline = time.monotonic() + 10
+            while not lock_waits(postgres, pg.database):
+                assert time.monotonic() < deadline, "the request's statement never reached the lock"
+                time.sleep(0.01)
+            outage = time.monotonic()
+            pg.proxy.set_mode(mode)
+            # Every probe runs its own check: the first one after the outage
+            # began reports it, so readiness turns within one probe period.
+            ready = call(service, "GET", "/ready")
+            cut_off = waiting.result()
+        locker.execute("ROLLBACK")
+    assert ready.status == 503 and ready.body["checks"]["database"]["status"] == "error"
+    assert ready.finished - outage < ready_timeout + 0.5
+    # The statement's deadline: the server's statement timeout, then the
+    # connect timeout for the network.
+    assert_unavailable(cut_off)
+    assert cut_off.finished - outage < statement_timeout + connect_timeout + 1
+
     slowest = 0.0
     for method, path, kwargs in [
         ("GET", f"/api/items/{item_id}", {}),
@@ -221,13 +307,11 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
         slowest = max(slowest, outcome.seconds)
     healthz = call(service, "GET", "/healthz")
     assert (healthz.status, healthz.seconds < 0.5) == (200, True)
-    ready = call(service, "GET", "/ready")
-    assert ready.status == 503 and ready.seconds < 1 + 1
-    note("DB_CONNECT_TIMEOUT (s)", connect_timeout)
-    note("slowest 503 of 3 DB requests (s)", slowest)
-    note("/ready 503 after (s)", ready.seconds)
+    note("DB_CONNECT_TIMEOUT / DB_STATEMENT_TIMEOUT / READY_TIMEOUT (s)", "2 / 1 / 1")
+    note("503 for the statement under way, after the outage began (s)", cut_off.finished - outage)
+    note("first /ready 503 after the outage began (s)", ready.finished - outage)
+    note("slowest 503 of 3 DB requests during the outage (s)", slowest)
     note("/healthz during outage (s)", healthz.seconds)
-    assert ready.body["checks"]["database"]["status"] == "error"
 
     pg.proxy.set_mode("pass")
     returned = time.monotonic()
@@ -235,12 +319,13 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
         first = client.get(f"/api/items/{item_id}")
         recovered = time.monotonic() - returned
         statuses = [client.get(f"/api/items/{item_id}").status_code for _ in range(99)]
-    # Serving again within 2 s of the database's return, and not by luck:
-    # the next 99 in a row succeed as well.
+        all_served = time.monotonic() - returned
+    # Serving again within 2 s, and not by luck: the next 99 in a row succeed.
+    # (How fast 100 sequential requests go is the machine's speed, not recovery.)
     assert first.status_code == 200 and recovered < 2.0
     assert statuses == [200] * 99
     note("first 200 after the database returned (s)", recovered)
-    note("consecutive 200s after it", 1 + statuses.count(200))
+    note("100 consecutive 200s done after (s)", all_served)
     assert call(service, "GET", "/ready").status == 200
     assert worker_pids(service) == workers_before  # recovered without a restart
 
@@ -297,6 +382,23 @@ def test_database_restart_costs_at_most_the_requests_in_flight(
 # --- 4. Pool exhaustion ------------------------------------------------------------
 
 
+def exhaust_pool(
+    pg: PgService, postgres: PostgresServer, requests: int, item_id: int
+) -> tuple[list[Outcome], int, float]:
+    """``requests`` concurrent slow reads: their outcomes, the peak of the
+    service's connections, and the increase of its pool timeouts counter."""
+    service = pg.service
+    wait_until_pool_idle(service)
+    timeouts = "db_client_connection_timeouts_total"
+    before = value(call(service, "GET", "/metrics").body, timeouts)
+    pg.proxy.set_mode("pass", latency=0.5)  # every query now takes seconds
+    with postgres.sampling(pg.database) as connections:
+        outcomes = concurrently(requests, lambda _: call(service, "GET", f"/api/items/{item_id}"))
+    pg.proxy.set_mode("pass", latency=0.0)
+    after = value(call(service, "GET", "/metrics").body, timeouts)
+    return outcomes, connections.peak, after - before
+
+
 def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
@@ -306,27 +408,7 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     )
     service = pg.service
     (item_id,) = seed(service)
-    wait_until_pool_idle(service)
-    before = total(call(service, "GET", "/metrics").body, "db_client_connection_timeouts_total")
-
-    pg.proxy.set_mode("pass", latency=0.5)  # every query now takes seconds
-    peak = 0
-    sampling = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not sampling.is_set():
-            peak = max(peak, postgres.connections(pg.database))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    outcomes = concurrently(
-        size + overflow + extra, lambda _: call(service, "GET", f"/api/items/{item_id}")
-    )
-    sampling.set()
-    sampler.join()
-    pg.proxy.set_mode("pass", latency=0.0)
+    outcomes, peak, timeouts = exhaust_pool(pg, postgres, size + overflow + extra, item_id)
 
     served = [o for o in outcomes if o.status == 200]
     refused = [o for o in outcomes if o.status == 503]
@@ -336,9 +418,9 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     for outcome in refused:
         assert_unavailable(outcome, within=pool_timeout + 0.5)
     assert min(o.seconds for o in served) > pool_timeout + 0.5  # the slow ones really held the pool
-    assert peak <= size + overflow
-    after = total(call(service, "GET", "/metrics").body, "db_client_connection_timeouts_total")
-    assert after - before == extra
+    # The sampler saw the pool full, and never more than full.
+    assert peak == size + overflow
+    assert timeouts == extra
     note("P = DB_POOL_SIZE + DB_MAX_OVERFLOW", size + overflow)
     note("concurrent slow requests", size + overflow + extra)
     note("served 200", len(served))
@@ -346,8 +428,111 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     note("refused 503", len(refused))
     note("slowest 503 (s), DB_POOL_TIMEOUT 1 s", max(o.seconds for o in refused))
     note("peak connections in pg_stat_activity", peak)
-    note("db_client_connection_timeouts_total increase", after - before)
+    note("db_client_connection_timeouts_total increase", timeouts)
     assert all(call(service, "GET", f"/api/items/{item_id}").status == 200 for _ in range(10))
+
+
+def worker_connections(service: Service, per_worker: int) -> list[http.client.HTTPConnection]:
+    """Keep-alive connections, ``per_worker`` held by each worker.
+
+    The kernel hands a new connection to whichever worker accepts first, so
+    connections are opened until each worker has its share; which worker
+    holds one is read from /proc (the worker's socket and the client's port).
+    """
+    workers = worker_pids(service)
+    held: dict[int, list[http.client.HTTPConnection]] = {pid: [] for pid in workers}
+    deadline = time.monotonic() + 30  # a worker that was just forked may still be booting
+    while time.monotonic() < deadline:
+        if all(len(mine) >= per_worker for mine in held.values()):
+            break
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200 and connection.sock is not None
+        owner = _owner(service.port, connection.sock.getsockname()[1], workers)
+        if len(held[owner]) < per_worker:
+            held[owner].append(connection)
+        else:
+            connection.close()
+            time.sleep(0.01)
+    assert all(len(mine) == per_worker for mine in held.values()), {
+        pid: len(mine) for pid, mine in held.items()
+    }
+    return [connection for mine in held.values() for connection in mine]
+
+
+def _owner(port: int, client_port: int, workers: set[int]) -> int:
+    """The worker holding the server side of the connection from ``client_port``."""
+    with open("/proc/net/tcp") as table:
+        next(table)
+        inodes = [
+            fields[9]
+            for fields in (line.split() for line in table)
+            if int(fields[1].rsplit(":", 1)[1], 16) == port
+            and int(fields[2].rsplit(":", 1)[1], 16) == client_port
+        ]
+    assert len(inodes) == 1, inodes
+    for pid in workers:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inodes[0]}]":
+                    return pid
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+def get_on(connection: http.client.HTTPConnection, path: str) -> Outcome:
+    started = time.monotonic()
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    headers = {name.lower(): value for name, value in response.getheaders()}
+    return Outcome(started, time.monotonic(), response.status, None, body, headers)
+
+
+def test_each_worker_has_its_own_bounded_pool(
+    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
+) -> None:
+    workers, size, overflow, pool_timeout, extra = 2, 2, 1, 1.0, 2
+    pool = size + overflow
+    pg = pg_boot(
+        WEB_CONCURRENCY=str(workers),
+        DB_POOL_SIZE=str(size),
+        DB_MAX_OVERFLOW=str(overflow),
+        DB_POOL_TIMEOUT=str(pool_timeout),
+    )
+    service = pg.service
+    (item_id,) = seed(service)
+    connections = worker_connections(service, per_worker=pool + extra)
+    wait_until_pool_idle(service)
+    timeouts = "db_client_connection_timeouts_total"
+    before = value(call(service, "GET", "/metrics").body, timeouts)
+    pg.proxy.set_mode("pass", latency=0.5)
+    with (
+        postgres.sampling(pg.database) as sampled,
+        concurrent.futures.ThreadPoolExecutor(max_workers=len(connections)) as threads,
+    ):
+        outcomes = list(threads.map(lambda c: get_on(c, f"/api/items/{item_id}"), connections))
+    pg.proxy.set_mode("pass", latency=0.0)
+    for connection in connections:
+        connection.close()
+    increase = value(call(service, "GET", "/metrics").body, timeouts) - before
+
+    # Each worker served a full pool's worth at once and refused the rest.
+    served = [o for o in outcomes if o.status == 200]
+    refused = [o for o in outcomes if o.status != 200]
+    assert (len(served), len(refused)) == (workers * pool, workers * extra), [
+        (o.status, o.seconds) for o in outcomes
+    ]
+    for outcome in refused:
+        assert_unavailable(outcome, within=pool_timeout + 0.5)
+    assert sampled.peak == workers * pool
+    assert increase == workers * extra  # counted across workers
+    note("WEB_CONCURRENCY x P", f"{workers} x {pool}")
+    note("slow requests at once, P + 2 on each worker", len(connections))
+    note("served 200 / refused 503", f"{len(served)} / {len(refused)}")
+    note("peak connections in pg_stat_activity", sampled.peak)
+    note("db_client_connection_timeouts_total increase, all workers", increase)
 
 
 # --- 5. Statement timeout ----------------------------------------------------------
@@ -373,6 +558,7 @@ def test_statement_timeout_is_enforced_by_postgres_and_the_connection_reused(
 
     before = backends()
     assert len(before) == 1
+    logged = len(postgres.log_text())
     # Lock contention, a real cause of slow statements: the service's SELECT waits.
     with postgres.connect(pg.database) as locker:
         locker.execute("BEGIN")
@@ -381,6 +567,9 @@ def test_statement_timeout_is_enforced_by_postgres_and_the_connection_reused(
         locker.execute("ROLLBACK")
     assert_unavailable(outcome, within=limit + 0.5)
     assert outcome.seconds >= limit * 0.9
+    # PostgreSQL itself cancelled it (SQLSTATE 57014), not the service.
+    cancelled = "ERROR:  57014: canceling statement due to statement timeout"
+    assert postgres.log_text()[logged:].count(cancelled) == 1, postgres.log_text()[logged:]
     note("DB_STATEMENT_TIMEOUT (s)", limit)
     note("503 after (s)", outcome.seconds)
     assert call(service, "GET", "/api/items").status == 200
@@ -389,15 +578,24 @@ def test_statement_timeout_is_enforced_by_postgres_and_the_connection_reused(
 
 # --- 6. Load shedding --------------------------------------------------------------
 
+# A refusal "at once" by the client's clock. The service takes well under the
+# contract's 50 ms (its own clock says so for every refusal, below); the rest
+# is the client's: up to 20 Python threads here share one interpreter lock on
+# two busy cores, each waiting for the others' request building and parsing,
+# and the slowest of 520 also meets the odd scheduler or GC pause (0.2 s seen
+# on a loaded 2-core machine). A request that queued behind the slow ones
+# would wait for them, 5 s and more: 0.5 s still tells the two apart tenfold.
+AT_ONCE = 0.5
+
 
 def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot, note: Note) -> None:
-    limit, extra = 2, 20
+    limit, extra, burst_clients, burst_each = 2, 20, 10, 50
     service = boot(MAX_IN_FLIGHT=str(limit))
     slow: list[Any] = []
     uploads = [
         threading.Thread(
             target=lambda: slow.append(
-                slow_post_json(service.port, "/api/items", {"name": "holding a slot"}, seconds=5.0)
+                slow_post_json(service.port, "/api/items", {"name": "holding a slot"}, seconds=6.0)
             )
         )
         for _ in range(limit)
@@ -420,62 +618,81 @@ def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot, note: 
         return call(service, "GET", "/api/items", client=clients[n], headers=headers)
 
     shed = concurrently(extra, refused)
-    probes = [call(service, "GET", path) for path in ("/healthz", "/ready", "/metrics")]
-    burst = concurrently(10, lambda _: _many(service, 50))
-    burst_done = time.monotonic()
+
+    # Then a burst of 500 more, while the probes are polled.
+    probes: list[Outcome] = []
+    bursting = threading.Event()
+
+    def poll_probes() -> None:
+        while not bursting.is_set():
+            for path in ("/healthz", "/ready", "/metrics"):
+                probes.append(call(service, "GET", path, timeout=5))
+
+    prober = threading.Thread(target=poll_probes)
+    prober.start()
+    burst = [
+        outcome
+        for batch in concurrently(
+            burst_clients, lambda n: _many(service, burst_each, f"{marker}-b{n}")
+        )
+        for outcome in batch.body
+    ]
+    bursting.set()
+    prober.join()
     for upload in uploads:
         upload.join()
-    assert all(o.finished < burst_done for o in shed)
 
-    for outcome in shed:
+    assert [r.status for r in slow] == [201] * limit  # they held the slots throughout
+    for outcome in shed + burst:
         assert outcome.status == 503, outcome
         assert outcome.body["error"] == "overloaded"
-        assert outcome.headers["retry-after"] == "1"
-    # Answered at once: the service's own clock says so for every refusal
-    # (the client's includes its own thread scheduling, 20 at a time).
-    lines = service.wait_for_log(lambda r: str(r.get("request_id", "")).startswith(marker), extra)
+        assert outcome.headers is not None and outcome.headers["retry-after"] == "1"
+        assert outcome.seconds < AT_ONCE, outcome
+    # The service's own clock: every refusal well within 50 ms.
+    refusals = extra + burst_clients * burst_each
+    lines = service.wait_for_log(
+        lambda r: str(r.get("request_id", "")).startswith(marker), refusals
+    )
+    assert len(lines) == refusals
     assert all(line["http_status"] == 503 and line["duration_ms"] < 50 for line in lines)
-    note("MAX_IN_FLIGHT", limit)
-    note(
-        "503 overloaded, slowest by the service's clock (ms)",
-        max(li["duration_ms"] for li in lines),
-    )
-    note(
-        "503 overloaded, median by the client's clock (s)",
-        sorted(o.seconds for o in shed)[len(shed) // 2],
-    )
-    assert sorted(o.seconds for o in shed)[len(shed) // 2] < 0.1
-    assert all(p.status == 200 and p.seconds < 1 for p in probes)
-    burst_statuses = [
-        (o.status, o.failure, round(o.finished - burst_done, 2))
-        for batch in burst
-        for o in batch.body
-    ]
-    assert all(s == 503 for s, _, _ in burst_statuses), [b for b in burst_statuses if b[0] != 503][
-        :10
-    ]
-    assert [r.status for r in slow] == [201] * limit
-    # 500 refusals later the worker has not grown: nothing is queued or kept.
+    # Probes kept answering during the burst.
+    assert len(probes) >= 3 and all(p.status == 200 and p.seconds < 1 for p in probes), probes
+    # 520 refusals later the worker has not grown: nothing is queued or kept.
     grown = rss_kib(worker) - rss_before
     assert grown < 5 * 1024
-    note("slowest probe during overload (s)", max(p.seconds for p in probes))
-    note("worker memory growth after 520 refusals (KiB)", grown)
-    shed_count = total(
+    shed_count = value(
         call(service, "GET", "/metrics").body,
         "http_server_request_duration_seconds_count",
         http_response_status_code="503",
         error_type="overloaded",
     )
-    assert shed_count == extra + 500
+    assert shed_count == extra + burst_clients * burst_each
     assert call(service, "GET", "/api/items").status == 200
     for client in clients:
         client.close()
+    note("MAX_IN_FLIGHT", limit)
+    note("slowest 503 by the service's clock (ms)", max(r["duration_ms"] for r in lines))
+    note("20 at once: slowest 503 by the client's clock (s)", max(o.seconds for o in shed))
+    note("burst of 500: slowest 503 by the client's clock (s)", max(o.seconds for o in burst))
+    note("probes answered during the burst", len(probes))
+    note("slowest probe during the burst (s)", max(p.seconds for p in probes))
+    note("worker memory growth after 520 refusals (KiB)", grown)
 
 
-def _many(service: Service, count: int) -> Outcome:
+def _many(service: Service, count: int, request_ids: str) -> Outcome:
+    """``count`` GETs, one after another on one connection; the outcomes in ``body``."""
     started = time.monotonic()
     with service.client() as client:
-        outcomes = [call(service, "GET", "/api/items", client=client) for _ in range(count)]
+        outcomes = [
+            call(
+                service,
+                "GET",
+                "/api/items",
+                client=client,
+                headers={"X-Request-ID": f"{request_ids}-{n}"},
+            )
+            for n in range(count)
+        ]
     return Outcome(started, time.monotonic(), 0, body=outcomes)
 
 
@@ -483,10 +700,13 @@ def _many(service: Service, count: int) -> Outcome:
 
 
 def test_sigterm_lets_database_requests_in_flight_finish(
-    pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
+    pg_boot: Callable[..., PgService], note: Note
 ) -> None:
     drain = 1.0
-    pg = pg_boot(DRAIN_DELAY=str(drain))
+    # The SDK's default export schedule (5 s) is longer than the shutdown
+    # takes: the spans of the requests in flight reach the sink only if the
+    # worker flushes them on its way out.
+    pg = pg_boot(DRAIN_DELAY=str(drain), OTEL_BSP_SCHEDULE_DELAY="5000")
     service = pg.service
     (item_id,) = seed(service)
     pg.proxy.set_mode("pass", latency=0.3)
@@ -504,36 +724,81 @@ def test_sigterm_lets_database_requests_in_flight_finish(
     with concurrent.futures.ThreadPoolExecutor(max_workers=in_flight) as pool:
         futures = [pool.submit(slow_read, n) for n in range(in_flight)]
         time.sleep(0.2)
-        service.signal(15)
+        service.signal(signal.SIGTERM)
         signalled = time.monotonic()
+        # A probe sent in the same instant may still be answered as before the
+        # signal; from the master's word on, readiness says draining.
+        service.wait_for_output("SIGTERM: draining")
         ready = call(service, "GET", "/ready", timeout=1)
-        healthz = call(service, "GET", "/healthz", timeout=1)
+        # Liveness, polled on new connections until the listener closes.
+        probes = service.poll("/healthz", until=signalled + drain + 5)
         outcomes = [future.result() for future in futures]
         status = service.wait(timeout=duration + drain + 2)
         exited = time.monotonic()
 
-    assert ready.status == 503 and ready.finished - signalled < 0.1 + 0.05
-    assert ready.body["status"] == "draining"
-    assert healthz.status == 200
+    # Readiness turns at once, by the client's clock.
+    assert ready.status == 503 and ready.body["status"] == "draining", ready
+    assert ready.finished - signalled < 0.1
+    # Liveness answers 200 for as long as the listener is open (DRAIN_DELAY);
+    # then connections are refused, never left hanging.
+    answered, closed_at = listener_closed(probes)
+    assert closed_at - signalled >= drain
     assert status == 0
     assert exited - signalled < duration + drain + 2
     for outcome in outcomes:
         assert outcome.status == 200, outcome
         assert outcome.body == {"id": item_id, "name": "seed 0"}
-    exported = {s.trace_id for s in service.sink.snapshot() if s.kind == "SERVER"}
-    assert set(trace_ids) <= exported
-    # The pool was disposed after the last query, not leaked: no backend is left.
-    deadline = time.monotonic() + 2
-    while postgres.connections(pg.database) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert postgres.connections(pg.database) == 0
+
+    # No span of those requests is lost: server and database spans alike.
+    spans = service.sink.snapshot()
+    for trace_id in trace_ids:
+        kinds = {s.kind for s in spans if s.trace_id == trace_id}
+        assert {"SERVER", "CLIENT"} <= kinds, (trace_id, kinds)
+
+    # The pool was disposed after the last query: every connection of the
+    # service ended with PostgreSQL's Terminate message (a killed process sends
+    # none), each after the last answer the database sent.
+    links = settled_links(pg.proxy)
+    assert links and all(link.graceful for link in links), links
+    last_answer = max(link.last_answer or 0.0 for link in links)
+    open_at_sigterm = [link for link in links if (link.closed or 0.0) > signalled]
+    assert open_at_sigterm, links
+    first_terminate = min(link.terminated or 0.0 for link in open_at_sigterm)
+    assert first_terminate > last_answer > signalled
     note("S, one request through the slowed database (s)", duration)
     note("DRAIN_DELAY (s)", drain)
     note("requests in flight at SIGTERM, all 200", len(outcomes))
     note("/ready 503 after SIGTERM (s)", ready.finished - signalled)
+    note("/healthz 200s while draining, then refused", answered)
+    note("listener closed after SIGTERM (s)", closed_at - signalled)
     note("exit 0 after SIGTERM (s)", exited - signalled)
     note("bound S + DRAIN_DELAY + 2 (s)", duration + drain + 2)
-    note("spans of those requests exported", len(set(trace_ids) & exported))
+    note("traces with server and database spans exported", len(trace_ids))
+    note("connections closed with Terminate", len(links))
+    note("first Terminate after the last query's answer (s)", first_terminate - last_answer)
+
+
+def listener_closed(probes: list[tuple[float, int | str]]) -> tuple[int, float]:
+    """Probes of a draining service: 200s, then refusals; between them at most
+    one reset, a connection made in the instant the listener closed (the
+    kernel resets what still waits to be accepted). The number of 200s, and
+    when the first refusal came."""
+    statuses = [status for _, status in probes]
+    assert statuses[-1] == "refused", statuses
+    answered = statuses[:-2] if statuses[-2:-1] == ["reset"] else statuses[:-1]
+    assert answered and set(answered) == {200}, statuses
+    return len(answered), probes[-1][0]
+
+
+def settled_links(proxy: FaultProxy, timeout: float = 5.0) -> list[LinkRecord]:
+    """The proxy's session connections once all are closed (the proxy sees a
+    dead process's connections close a moment after it exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        links = [link for link in proxy.links() if link.kind == "session"]
+        if all(link.closed for link in links) or time.monotonic() > deadline:
+            return links
+        time.sleep(0.05)
 
 
 # --- 7. Error isolation ----------------------------------------------------------
@@ -547,6 +812,7 @@ def test_a_failing_request_does_not_disturb_the_others(
     pg = pg_boot(MAX_IN_FLIGHT="16", WEB_THREADS="18")
     service = pg.service
     (item_id,) = seed(service)
+    workers = worker_pids(service)
     # A database rule the code knows nothing about rejects one name: a bug the
     # service meets in production, not an outage.
     with postgres.connect(pg.database) as connection:
@@ -595,14 +861,17 @@ def test_a_failing_request_does_not_disturb_the_others(
     note("concurrent requests unaffected (200/201)", len(healthy))
     assert call(service, "GET", "/healthz").status == 200
     assert call(service, "GET", "/ready").status == 200
+    assert worker_pids(service) == workers  # the process that failed them serves on
 
 
 # --- 8. Several workers --------------------------------------------------------------
 
 
 def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot, note: Note) -> None:
-    service = boot(WEB_CONCURRENCY="2")
+    size, overflow = 2, 1
+    service = boot(WEB_CONCURRENCY="2", DB_POOL_SIZE=str(size), DB_MAX_OVERFLOW=str(overflow))
     name = "http_server_request_duration_seconds_count"
+    bound = "db_client_connection_max"
     workers = worker_pids(service)
     assert len(workers) == 2
 
@@ -615,8 +884,9 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot, note: No
         return statuses
 
     assert served(30) == [200] * 30
-    before = total(call(service, "GET", "/metrics").body, name, http_route="/api/items")
-    assert before == 30
+    text = metrics_of_every_worker(service)
+    assert value(text, name, http_route="/api/items") == 30
+    assert value(text, bound) == 2 * (size + overflow)
 
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
@@ -635,14 +905,24 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot, note: No
     assert during == [200] * 30
     assert served(20) == [200] * 20
 
-    text = call(service, "GET", "/metrics").body
-    # The dead worker's requests still count; its gauges are gone.
-    assert total(text, name, http_route="/api/items") == 30 + 30 + 20
-    assert total(text, "http_server_active_requests") == 0
+    text = metrics_of_every_worker(service)
+    # The dead worker's requests still count; its gauges are gone: the pool
+    # bound is the two live workers' (a dead worker's left behind would make
+    # it three pools' worth).
+    assert value(text, name, http_route="/api/items") == 30 + 30 + 20
+    assert value(text, bound) == 2 * (size + overflow)
     assert service.process.poll() is None
     note("requests while one of 2 workers was SIGKILLed, all 200", len(during))
     note("new worker forked after (s, polled every 0.1 s)", replaced_after or -1)
-    note("requests counted across workers (30+30+20)", total(text, name, http_route="/api/items"))
+    note("requests counted across workers (30+30+20)", value(text, name, http_route="/api/items"))
+    note("db_client_connection_max after, 2 workers x (2 + 1)", value(text, bound))
+
+
+def metrics_of_every_worker(service: Service) -> str:
+    """The exposition once every worker serves, so each has published its pool."""
+    for connection in worker_connections(service, per_worker=1):
+        connection.close()
+    return str(call(service, "GET", "/metrics").body)
 
 
 # --- 7. Background work --------------------------------------------------------------
@@ -651,10 +931,11 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot, note: No
 def test_failing_background_work_is_logged_once_and_gives_its_connection_back(
     pg_boot: Callable[..., PgService], postgres: PostgresServer, note: Note
 ) -> None:
-    pg = pg_boot(DB_STATEMENT_TIMEOUT="1")
+    # One connection in the pool: if the failed work kept it, the next request
+    # would find none (503 after DB_POOL_TIMEOUT).
+    pg = pg_boot(DB_STATEMENT_TIMEOUT="1", DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0")
     service = pg.service
     seed(service)
-    wait_until_pool_idle(service)
     # The count after a write reaches the database late (network latency) and
     # finds the table locked, until PostgreSQL cancels it: a real failure of
     # the background work, after the request itself succeeded.
@@ -693,17 +974,18 @@ def test_failing_background_work_is_logged_once_and_gives_its_connection_back(
         r.get("event") == "items stored" and r.get("request_id") == request_id
         for r in service.log_lines()
     )
-    wait_until_pool_idle(service)  # the connection it held is back
-    note("error lines for the failed background count", len(errors))
-    assert call(service, "GET", "/api/items").status == 200
+    wait_until_pool_idle(service)  # the pool's own account: the connection is back
+    following = call(service, "GET", "/api/items")
+    assert following.status == 200, following  # and the only connection serves
     assert service.process.poll() is None
+    note("error lines for the failed background count", len(errors))
+    note("next request on the pool's only connection (s)", following.seconds)
 
 
 def test_sigterm_waits_for_background_work(pg_boot: Callable[..., PgService], note: Note) -> None:
     pg = pg_boot(DRAIN_DELAY="0")
     service = pg.service
     seed(service)
-    wait_until_pool_idle(service)
     pg.proxy.set_mode("pass", latency=0.3)  # the count after a write takes a while
     request_id = rid_for("last-write")
     created = call(

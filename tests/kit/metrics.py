@@ -23,9 +23,22 @@ def samples(text: str, name: str, openmetrics: bool = False) -> list[Sample]:
 
 
 def total(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    """Sum of the samples of ``name`` whose labels include ``labels``; 0 when none
+    matches (``value`` fails instead)."""
     return sum(
         sample.value
         for sample in samples(text, name)
         if all(sample.labels.get(key) == value for key, value in labels.items())
     )
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """Like ``total``, but a series that is not in the exposition fails the test
+    instead of reading as 0."""
+    matched = [
+        sample
+        for sample in samples(text, name)
+        if all(sample.labels.get(key) == wanted for key, wanted in labels.items())
+    ]
+    assert matched, f"no series {name}{labels or ''} in the exposition"
+    return sum(sample.value for sample in matched)

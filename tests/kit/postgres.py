@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -119,6 +120,8 @@ class PostgresServer:
                 "-c full_page_writes=off",
                 "-c max_connections=200",
                 "-c log_min_messages=warning",
+                # Errors are logged with their SQLSTATE (57014: cancelled by statement_timeout).
+                "-c log_error_verbosity=verbose",
             ]
         )
 
@@ -180,6 +183,10 @@ class PostgresServer:
                     raise
                 time.sleep(0.1)
 
+    def log_text(self) -> str:
+        """The server's log so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
     def connections(self, database: str) -> int:
         """Client backends currently connected to ``database``."""
         with self.connect() as connection:
@@ -190,7 +197,33 @@ class PostgresServer:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def sampling(self, database: str) -> ConnectionSampler:
+        """``with server.sampling(db) as sampled:``: ``sampled.peak`` is the most
+        connections to ``db`` seen (every 50 ms) while the block ran."""
+        return ConnectionSampler(self, database)
+
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
             self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+class ConnectionSampler:
+    def __init__(self, server: PostgresServer, database: str) -> None:
+        self.server, self.database = server, database
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.server.connections(self.database))
+            time.sleep(0.05)
+
+    def __enter__(self) -> ConnectionSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()

@@ -7,6 +7,7 @@ project carries a verbatim copy (``tests/resilience/``) for its own tests.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -44,6 +45,20 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as error:
         return int(error.code), bytes(error.read())
+
+
+def failure(error: BaseException) -> str:
+    """What kind of failure a request met: refused, reset, timeout (or the error's name)."""
+    reason = getattr(error, "reason", error)
+    if isinstance(reason, ConnectionRefusedError):
+        return "refused"
+    if isinstance(
+        reason, ConnectionResetError | ConnectionAbortedError | http.client.HTTPException
+    ):
+        return "reset"
+    if isinstance(reason, TimeoutError):
+        return "timeout"
+    return type(reason).__name__
 
 
 def start_web(directory: Path, workdir: Path, env: dict[str, str], **service: Any) -> Service:
@@ -102,6 +117,29 @@ class Service:
             time.sleep(0.1)
         self.kill()
         raise AssertionError(f"web process not up within {timeout}s:\n{self.output()}")
+
+    def wait_for_output(self, text: str, timeout: float = 5.0) -> None:
+        """Until ``text`` appears on stdout (checked every 2 ms)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stdout_text():
+            assert time.monotonic() < deadline, f"{text!r} not in the output within {timeout}s"
+            time.sleep(0.002)
+
+    def poll(self, path: str, until: float, every: float = 0.02) -> list[tuple[float, int | str]]:
+        """GET ``path``, each time on a new connection, until one is refused or
+        ``until`` (``time.monotonic()``) passes: when each request ended, and
+        its status or the kind of failure (``failure``)."""
+        seen: list[tuple[float, int | str]] = []
+        while time.monotonic() < until:
+            try:
+                status: int | str = self.get(path, timeout=1)[0]
+            except (OSError, http.client.HTTPException) as error:
+                status = failure(error)
+            seen.append((time.monotonic(), status))
+            if status == "refused":
+                break
+            time.sleep(every)
+        return seen
 
     # --- output -------------------------------------------------------------
 

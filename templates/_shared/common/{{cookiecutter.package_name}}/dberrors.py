@@ -20,8 +20,8 @@ _SQLITE_UNAVAILABLE = (
     "unable to open database file",
     "disk i/o error",
 )
-# Pool exhaustion, by class name so that no optional driver must be imported.
-_POOL_TIMEOUTS = (("sqlalchemy.exc", "TimeoutError"), ("psycopg_pool", "PoolTimeout"))
+# Pool exhaustion, by class name so that SQLAlchemy need not be installed.
+_POOL_TIMEOUTS = (("sqlalchemy.exc", "TimeoutError"),)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

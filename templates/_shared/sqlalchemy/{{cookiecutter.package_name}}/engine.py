@@ -6,17 +6,18 @@ The pool classes below publish the contract's pool metrics
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
+from psycopg import Error as DriverError
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
 from sqlalchemy.pool.base import ConnectionPoolEntry
 
 from . import metrics, tracing
-from .config import SERVICE_SLUG, Settings
+from .config import Settings
+from .pgclient import AsyncConnection, Connection, NoAnswer, libpq_options
 
 
 def database_url(settings: Settings, *, asyncio: bool = False) -> URL:
@@ -31,26 +32,64 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     if settings.uses_sqlite:
         # How long to wait for another connection's lock before "database is locked".
         return {"timeout": settings.db_statement_timeout}
-    return {
-        # libpq counts whole seconds and treats anything below 2 as 2.
-        "connect_timeout": max(2, math.ceil(settings.db_connect_timeout)),
-        "options": f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}",
-        "application_name": SERVICE_SLUG,
-    }
+    return libpq_options(settings)
 
 
 def engine_options(settings: Settings, *, asyncio: bool = False) -> dict[str, Any]:
-    return {
+    options: dict[str, Any] = {
         "poolclass": InstrumentedAsyncQueuePool if asyncio else InstrumentedQueuePool,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
-        # A connection that died with the server is replaced before use, so a
-        # database restart costs at most the requests that were in flight.
-        "pool_pre_ping": True,
-        "connect_args": connect_args(settings),
     }
+    if settings.uses_sqlite:
+        options["connect_args"] = connect_args(settings)
+        return options
+    # psycopg connections with a deadline on every round trip (pgclient.py).
+    conninfo = make_url(settings.database_url).set(drivername="postgresql")
+    dsn, params = conninfo.render_as_string(hide_password=False), connect_args(settings)
+    if asyncio:
+        options["async_creator"] = lambda: AsyncConnection.open(settings, dsn, **params)
+    else:
+        options["creator"] = lambda: Connection.open(settings, dsn, **params)
+    return options
+
+
+def check_before_use(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection before a request uses it.
+
+    SQLAlchemy's ``pool_pre_ping`` does this, but waits for the answer as long
+    as for any statement and then retries on a new connection. Here a check
+    that gets no answer within DB_CONNECT_TIMEOUT fails the request at once
+    (503), and one that finds the connection dead (a database restart)
+    replaces every pooled connection, as pre-ping does.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _opened(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["fresh"] = True
+
+    @event.listens_for(engine, "checkout")
+    def _check(
+        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        if record.info.pop("fresh", False):
+            return
+        driver = proxy.driver_connection
+        assert isinstance(driver, Connection | AsyncConnection)
+        cursor = dbapi_connection.cursor()
+        try:
+            with driver.checking():
+                cursor.execute(";")
+        except NoAnswer:
+            raise
+        except DriverError as error:
+            raise exc.InvalidatePoolError(str(error)) from error
+        finally:
+            cursor.close()
 
 
 def tune_sqlite(engine: Engine) -> None:

@@ -8,14 +8,14 @@ logging, limits) are parsed once by ``config.py``; only Django's own
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
 import dj_database_url
 
-from .config import SERVICE_SLUG, ConfigError, Settings, get_settings
+from .config import ConfigError, Settings, get_settings
 from .logging import logging_config
+from .pgclient import libpq_options
 
 service = get_settings()
 DEVELOPMENT = service.environment == "development"
@@ -80,10 +80,10 @@ def database(settings: Settings) -> dict[str, Any]:
         dj_database_url.parse(
             url,
             engine=f"{PACKAGE}.backends.{backend}",
-            # Connections go back to the worker's pool when a request ends
-            # (backends/pooling.py).
+            # Connections go back to the worker's pool when a request ends, and
+            # the pool checks them before reuse (backends/pooling.py).
             conn_max_age=0,
-            conn_health_checks=True,
+            conn_health_checks=False,
         )
     )
     options: dict[str, Any] = database.setdefault("OPTIONS", {})
@@ -96,22 +96,8 @@ def database(settings: Settings) -> dict[str, Any]:
                 "init_command": "PRAGMA journal_mode=WAL",
             }
         )
-        return database
-    options.update(
-        {
-            # libpq counts whole seconds and treats anything below 2 as 2.
-            "connect_timeout": max(2, math.ceil(settings.db_connect_timeout)),
-            "options": f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}",
-            "application_name": SERVICE_SLUG,
-            "pool": {
-                "name": "default",
-                "min_size": settings.db_pool_size,
-                "max_size": settings.db_pool_size + settings.db_max_overflow,
-                "timeout": settings.db_pool_timeout,
-                "max_lifetime": settings.db_pool_recycle,
-            },
-        }
-    )
+    else:
+        options.update(libpq_options(settings))
     return database
 
 

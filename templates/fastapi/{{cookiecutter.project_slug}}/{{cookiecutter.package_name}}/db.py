@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from .config import Settings
-from .engine import database_url, engine_options, trace_statements, tune_sqlite
+from .engine import (
+    check_before_use,
+    database_url,
+    engine_options,
+    trace_statements,
+    tune_sqlite,
+)
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -27,6 +33,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._checks: set[asyncio.Future[None]] = set()  # readiness checks under way
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -34,11 +41,27 @@ class Database:
             database_url(settings, asyncio=True), **engine_options(settings, asyncio=True)
         )
         tune_sqlite(engine.sync_engine)
+        check_before_use(engine.sync_engine)
         trace_statements(engine.sync_engine)
         return cls(engine)
 
     async def ping(self, timeout: float) -> None:
-        async with asyncio.timeout(timeout), self.engine.connect() as connection:
+        """``SELECT 1``; raises ``TimeoutError`` without an answer within ``timeout``.
+
+        The check is not cancelled at the timeout (psycopg would then wait on
+        the database once more, to cancel the query): it ends by itself within
+        the database deadlines (pgclient.py), and the probe answers meanwhile.
+        """
+        check = asyncio.ensure_future(self._select_one())
+        self._checks.add(check)
+        check.add_done_callback(self._checks.discard)
+        done, _ = await asyncio.wait({check}, timeout=timeout)
+        if not done:
+            raise TimeoutError
+        check.result()
+
+    async def _select_one(self) -> None:
+        async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -15,7 +15,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
-from .engine import database_url, engine_options, trace_statements, tune_sqlite
+from .engine import (
+    check_before_use,
+    database_url,
+    engine_options,
+    trace_statements,
+    tune_sqlite,
+)
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -36,6 +42,7 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         engine = create_engine(database_url(settings), **engine_options(settings))
         tune_sqlite(engine)
+        check_before_use(engine)
         trace_statements(engine)
         return cls(engine)
 

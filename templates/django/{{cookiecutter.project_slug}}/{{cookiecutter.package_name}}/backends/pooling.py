@@ -1,37 +1,167 @@
-"""The worker's database connections as the contract's pool metrics see them
-(docs/contract.md, section 7; README.md, "Database").
+"""The worker's database connections, pooled and reported as the contract's
+pool metrics (docs/contract.md, sections 7 and 10; README.md, "Database").
 
 Each worker has one pool of DB_POOL_SIZE connections that grows to at most
 DB_POOL_SIZE + DB_MAX_OVERFLOW, shared by its threads. A request takes a
 connection at its first query and gives it back when it ends
-(``CONN_MAX_AGE=0``), and waits up to DB_POOL_TIMEOUT for one (then 503).
+(``CONN_MAX_AGE=0``); it waits up to DB_POOL_TIMEOUT for a free one (then
+503), and a connection older than DB_POOL_RECYCLE seconds is replaced.
 
-PostgreSQL: Django's native psycopg pool (``OPTIONS["pool"]``), which checks
-a connection before handing it out (``CONN_HEALTH_CHECKS``) and replaces it
-after DB_POOL_RECYCLE seconds (``max_lifetime``).
-
-SQLite: Django has no pool for it, so ``backends/sqlite3`` keeps a small one
-with the same bounds.
-
-The backends (``backends/<engine>/base.py``) report each checkout and
-check-in here.
+Django pools PostgreSQL connections itself (``OPTIONS["pool"]``, psycopg's
+pool), but that pool opens connections in background threads and retries:
+with the database down, a request would wait the whole DB_POOL_TIMEOUT for a
+connection that cannot come, and count as a pool timeout. This pool opens a
+connection in the request's own thread, so a refused connection is a 503 at
+once, as with SQLAlchemy's pool; it serves SQLite (which Django does not
+pool) as well. The backends (``backends/<engine>/base.py``) take and return
+connections here.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from django.db import connections
 
 from .. import metrics
 from ..config import get_settings
 
-_lock = threading.Lock()
-_used = 0
-_idle: Callable[[], int] = lambda: 0  # noqa: E731 - the backend in use tells
+
+class ConnectionTimeout(TimeoutError):
+    """No connection became free within DB_POOL_TIMEOUT (a 503, like a full pool)."""
+
+
+class ConnectionPool:
+    """Keeps up to ``size`` connections open between requests and opens at most
+    ``size + overflow`` at once; a request waits for one to come back, or for
+    room to open one, up to ``timeout``.
+
+    ``usable(connection)`` runs before an idle connection is reused: when it
+    returns False, every idle connection is closed (they shared the server
+    that failed) and a new one is opened; when it raises, the request fails.
+    ``reset(connection)`` runs when a connection comes back and returns
+    whether it can be kept.
+    """
+
+    def __init__(
+        self,
+        reset: Callable[[Any], bool],
+        usable: Callable[[Any], bool] | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.size, self.timeout = settings.db_pool_size, settings.db_pool_timeout
+        self.limit = settings.db_pool_size + settings.db_max_overflow
+        self.recycle = settings.db_pool_recycle
+        self._reset, self._usable = reset, usable
+        self._available = threading.Condition()
+        self._idle: deque[tuple[Any, float]] = deque()
+        self._open = 0  # connections open, idle or in use
+        self._used = 0
+
+    def get(self, connect: Callable[[], Any]) -> tuple[Any, float]:
+        """A connection and the time it was opened (``time.monotonic``)."""
+        pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
+        pending.inc()
+        started = time.perf_counter()
+        try:
+            while True:
+                connection, opened = self._take()
+                if connection is None:  # room for a new one, in this thread
+                    try:
+                        connection, opened = connect(), time.monotonic()
+                    except BaseException:
+                        self._discard(None)
+                        raise
+                    break
+                if self._usable is None:
+                    break
+                try:
+                    usable = self._usable(connection)
+                except BaseException:
+                    self._discard(connection)
+                    raise
+                if usable:
+                    break
+                self._discard(connection)
+                self.close()
+        finally:
+            pending.dec()
+        metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME).observe(
+            time.perf_counter() - started
+        )
+        self._count(+1)
+        return connection, opened
+
+    def _take(self) -> tuple[Any, float]:
+        """An idle connection, or ``(None, 0)`` with room reserved for a new one."""
+        deadline = time.monotonic() + self.timeout
+        with self._available:
+            while True:
+                while self._idle:
+                    connection, opened = self._idle.pop()  # the most recently used
+                    if time.monotonic() - opened < self.recycle:
+                        return connection, opened
+                    self._open -= 1
+                    connection.close()
+                if self._open < self.limit:
+                    self._open += 1
+                    return None, 0.0
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
+                    raise ConnectionTimeout(f"no database connection free within {self.timeout:g}s")
+                self._available.wait(remaining)
+
+    def put(self, connection: Any, opened: float) -> None:
+        self._count(-1)
+        try:
+            keep = self._reset(connection)
+        except Exception:
+            keep = False
+        with self._available:
+            if keep and len(self._idle) < self.size and time.monotonic() - opened < self.recycle:
+                self._idle.append((connection, opened))
+                self._available.notify()
+                return
+        self._discard(connection)
+
+    def close(self) -> None:
+        """Close the idle connections (the ones in use close when they come back)."""
+        with self._available:
+            idle, self._idle = list(self._idle), deque()
+            self._open -= len(idle)
+            self._available.notify_all()
+        for connection, _ in idle:
+            connection.close()
+
+    def publish_usage(self) -> None:
+        metrics.set_pool_usage(used=self._used, idle=len(self._idle))
+
+    def _discard(self, connection: Any) -> None:
+        with self._available:
+            self._open -= 1
+            self._available.notify()
+        if connection is not None:
+            connection.close()
+
+    def _count(self, change: int) -> None:
+        with self._available:
+            self._used += change
+        self.publish_usage()
+
+
+_pools: list[ConnectionPool] = []
+
+
+def pool(**hooks: Any) -> ConnectionPool:
+    """The worker's pool, created once by the backend in use (``backends/<engine>``)."""
+    created = ConnectionPool(**hooks)
+    _pools.append(created)
+    return created
 
 
 def publish_bounds() -> None:
@@ -40,48 +170,13 @@ def publish_bounds() -> None:
     metrics.init_pool_metrics(settings.db_pool_size, settings.db_max_overflow)
 
 
-def count_idle_with(idle: Callable[[], int]) -> None:
-    global _idle
-    _idle = idle
-
-
-@contextmanager
-def checkout(timeouts: tuple[type[BaseException], ...]) -> Iterator[None]:
-    """Wrap getting a connection: pending requests, wait time, timeouts, usage."""
-    pool = metrics.POOL_NAME
-    pending = metrics.db_client_connection_pending_requests.labels(pool)
-    pending.inc()
-    started = time.perf_counter()
-    try:
-        yield
-    except timeouts:
-        metrics.db_client_connection_timeouts.labels(pool).inc()
-        raise
-    finally:
-        pending.dec()
-    metrics.db_client_connection_wait_time.labels(pool).observe(time.perf_counter() - started)
-    _count(+1)
-
-
-def checked_in() -> None:
-    _count(-1)
-
-
-def _count(change: int) -> None:
-    global _used
-    with _lock:
-        _used += change
-    publish_usage()
-
-
 def publish_usage() -> None:
-    metrics.set_pool_usage(used=_used, idle=_idle())
+    for created in _pools:
+        created.publish_usage()
 
 
 def close_all() -> None:
     """At worker exit: this thread's connections, then the pool the threads shared."""
     connections.close_all()
-    for alias in connections:
-        close_pool = getattr(connections[alias], "close_pool", None)
-        if close_pool is not None:
-            close_pool()
+    for created in _pools:
+        created.close()
