@@ -46,9 +46,23 @@ SEED_ITEMS = 100
 
 # What each framework's baselines need on top of the generated project's own dependencies.
 STACK_PACKAGES = {
-    "fastapi": ["prometheus-fastapi-instrumentator>=7", "opentelemetry-instrumentation-fastapi"],
-    "flask": ["prometheus-flask-exporter>=0.23"],
-    "django": ["django-prometheus>=2.3", "dj-database-url>=2"],
+    "fastapi": [
+        "prometheus-fastapi-instrumentator>=7",
+        "opentelemetry-instrumentation-fastapi",
+        "opentelemetry-instrumentation-sqlalchemy",
+    ],
+    "flask": [
+        "prometheus-flask-exporter>=0.23",
+        "opentelemetry-instrumentation-flask",
+        "opentelemetry-instrumentation-sqlalchemy",
+    ],
+    "django": [
+        "django-prometheus>=2.3",
+        "dj-database-url>=2",
+        "opentelemetry-instrumentation-django",
+        "opentelemetry-instrumentation-psycopg",
+        "opentelemetry-instrumentation-sqlite3",
+    ],
 }
 # Concurrent connections: threaded workers serve WEB_THREADS - 2 = 6 requests at
 # once and shed the rest by design, so more would measure shedding, not throughput.

@@ -8,6 +8,8 @@ retry; a missing table or a constraint violation is not, and stays a 500.
 from __future__ import annotations
 
 import sqlite3
+import sys
+from typing import Any
 
 # SQLSTATE prefixes: 08 connection exception, 53 insufficient resources,
 # 57P0x server shutting down or starting, 57014 query cancelled (timeout).
@@ -20,11 +22,6 @@ _SQLITE_UNAVAILABLE = (
 )
 # Pool exhaustion, by class name so that SQLAlchemy need not be installed.
 _POOL_TIMEOUTS = (("sqlalchemy.exc", "TimeoutError"),)
-
-try:
-    import psycopg
-except ImportError:  # pragma: no cover - SQLite-only installs
-    psycopg = None  # type: ignore[assignment]
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -51,10 +48,13 @@ def _unavailable(exc: BaseException) -> bool:
         return True
     if getattr(exc, "connection_invalidated", False):
         return True
+    # A psycopg error exists only once the driver is loaded; a service on
+    # SQLite never pays for importing it.
+    psycopg: Any = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(exc, psycopg.Error):
-        state = exc.sqlstate
+        state: str | None = exc.sqlstate
         if state is None:
-            return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+            return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         return state.startswith(_PG_UNAVAILABLE)
     if isinstance(exc, sqlite3.OperationalError):
         message = str(exc).lower()

@@ -103,11 +103,14 @@ def _redact(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for key, value in event_dict.items():
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = REDACTED
-        elif isinstance(value, Mapping | list | tuple):
+        elif type(value) not in _SCALARS:
             event_dict[key] = _redact(value)
     return event_dict
 
@@ -203,10 +206,7 @@ def configure_logging(level: str = "info", log_format: str = "json") -> None:
 def apply_logging_config(config: dict[str, Any]) -> None:
     """Apply a ``logging_config()`` dict and route structlog's loggers through it.
 
-    ``configure_logging`` calls it with the service's settings
-{%- if cookiecutter._framework == "django" %}; Django calls it with
-    ``LOGGING``, because the ``LOGGING_CONFIG`` setting names it
-{%- endif %}.
+    ``configure_logging`` calls it with the service's settings.
     """
     logging.config.dictConfig(config)
     logging.captureWarnings(True)

@@ -22,13 +22,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .semconv import method_label
+
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 # The buckets the OpenTelemetry HTTP conventions advise, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-STANDARD_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
-)
 POOL_NAME = "default"
 
 http_server_request_duration = Histogram(
@@ -97,8 +96,22 @@ def record_readiness(ready: bool) -> None:
     _readiness.set(1 if ready else 0)
 
 
-def method_label(method: str) -> str:
-    return method if method in STANDARD_METHODS else "_OTHER"
+# Children looked up once per label set. The keys are label values (route
+# templates, standard methods or _OTHER), so the caches are as bounded as the
+# series themselves.
+@functools.cache
+def _request_duration(label: str, route: str, status: int, error_type: str) -> Histogram:
+    return http_server_request_duration.labels(label, route, str(status), error_type)
+
+
+@functools.cache
+def _active_requests(label: str) -> Gauge:
+    return http_server_active_requests.labels(label)
+
+
+def active_requests(method: str) -> Gauge:
+    """``http_server_active_requests`` of a request's method."""
+    return _active_requests(method_label(method))
 
 
 def observe_request(
@@ -109,9 +122,7 @@ def observe_request(
     seconds: float,
     trace_id: str | None = None,
 ) -> None:
-    child = http_server_request_duration.labels(
-        method_label(method), route, str(status), error_type
-    )
+    child = _request_duration(method_label(method), route, status, error_type)
     if trace_id and not MULTIPROCESS:
         child.observe(seconds, exemplar={"trace_id": trace_id})
     else:

@@ -1,30 +1,40 @@
-"""OpenTelemetry tracing, configured only by the standard ``OTEL_*`` variables.
+"""OpenTelemetry tracing, configured only by the standard ``OTEL_*`` variables,
+and the spans the service makes (contract, section 6).
 
 Call ``configure_tracing`` in each worker after fork (gunicorn's ``post_fork``
 does it; the batch processor's export thread does not survive a fork) and
 ``shutdown_tracing`` before the worker exits, so finished spans are exported.
+
+The server span of each request and the client span of each statement are
+made here, not by OpenTelemetry's framework and database instrumentations:
+the contract needs a handful of attributes, and those libraries spend more
+time per request than a simple endpoint takes (docs/performance.md in the
+kit measures it).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from opentelemetry import trace
+from opentelemetry import context, propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .config import Settings
 from .logging import get_logger
+from .semconv import method_label
 
-# Stable HTTP semantic conventions (http.request.method, http.route, ...) in
-# the instrumentations; they read this once, on first use.
-os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+Carrier = TypeVar("Carrier")
 
 _provider: TracerProvider | None = None
+# A proxy until configure_tracing installs the provider, then the real tracer.
+_tracer = trace.get_tracer("{{ cookiecutter.package_name }}")
 log = get_logger(__name__)
 
 
@@ -42,13 +52,13 @@ class LogSpanExporter(SpanExporter):
 
 
 def _as_dict(span: ReadableSpan) -> dict[str, Any]:
-    context, parent = span.get_span_context(), span.parent
+    span_context, parent = span.get_span_context(), span.parent
     start, end = span.start_time or 0, span.end_time or 0
     return {
         "name": span.name,
         "kind": span.kind.name,
-        "trace_id": format(context.trace_id, "032x") if context else None,
-        "span_id": format(context.span_id, "016x") if context else None,
+        "trace_id": format(span_context.trace_id, "032x") if span_context else None,
+        "span_id": format(span_context.span_id, "016x") if span_context else None,
         "parent_span_id": format(parent.span_id, "016x") if parent else None,
         "start_time": datetime.fromtimestamp(start / 1e9, UTC).isoformat().replace("+00:00", "Z"),
         "duration_ms": round((end - start) / 1e6, 3),
@@ -112,3 +122,120 @@ def shutdown_tracing() -> None:
     if _provider is not None:
         _provider.shutdown()
         _provider = None
+
+
+def _method_name(method: str) -> str:
+    """The span name's method: non-standard methods are named "HTTP"."""
+    label = method_label(method)
+    return "HTTP" if label == "_OTHER" else label
+
+
+class ServerSpan:
+    """A request's SERVER span: started before routing, named after the route
+    once it is known, and the current span until ``end``.
+
+    ``carrier`` holds the request headers (``traceparent``), read by ``getter``.
+    """
+
+    __slots__ = ("_failed", "_server_token", "_token", "span")
+
+    def __init__(
+        self, method: str, path: str, scheme: str, carrier: Carrier, getter: Getter[Carrier]
+    ) -> None:
+        parent = propagate.extract(carrier, getter=getter)
+        self.span = _tracer.start_span(
+            _method_name(method),
+            parent,
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "http.request.method": method_label(method),
+                "url.path": path,
+                "url.scheme": scheme,
+            },
+        )
+        self._token = context.attach(trace.set_span_in_context(self.span, parent))
+        self._server_token = _server_span.set(self)
+        self._failed = False
+
+    def record_exception(self, exception: BaseException) -> None:
+        self.span.record_exception(exception)
+        self.span.set_status(trace.StatusCode.ERROR, type(exception).__name__)
+        self._failed = True
+
+    def finish(self, method: str, route: str, status: int, error_type: str) -> None:
+        """Record the outcome; the span stays current so the access line and
+        the metrics' exemplar that follow point at it."""
+        span = self.span
+        if route:
+            span.update_name(f"{_method_name(method)} {route}")
+            span.set_attribute("http.route", route)
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_attribute("error.type", error_type or str(status))
+            if not self._failed:
+                span.set_status(trace.StatusCode.ERROR)
+
+    def end(self) -> None:
+        self.span.end()
+        _server_span.reset(self._server_token)
+        context.detach(self._token)
+
+
+_server_span: ContextVar[ServerSpan | None] = ContextVar("server_span", default=None)
+
+
+def record_exception(exception: BaseException) -> None:
+    """Record an unhandled exception on the request's server span, if any."""
+    server_span = _server_span.get()
+    if server_span is not None:
+        server_span.record_exception(exception)
+
+
+class EnvironGetter(Getter[Mapping[str, Any]]):
+    """Propagation headers from a WSGI environ (or Django's ``request.META``)."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return [value] if value else None
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return [key[5:].lower().replace("_", "-") for key in carrier if key.startswith("HTTP_")]
+
+
+ENVIRON = EnvironGetter()
+
+
+def database_span(
+    system: str, namespace: str, host: str | None, port: int | None, statement: str
+) -> trace.Span:
+    """A started CLIENT span for one statement, child of the current span.
+
+    Statements outside a trace (readiness checks, migrations) get no span:
+    probes are not traced, and a span without its request explains nothing.
+    """
+    if not trace.get_current_span().get_span_context().is_valid:
+        return trace.INVALID_SPAN
+    operation = statement.split(None, 1)[0].upper() if statement else ""
+    attributes: dict[str, str | int] = {
+        "db.system.name": system,
+        "db.operation.name": operation,
+        "db.query.text": statement,
+    }
+    if namespace:
+        attributes["db.namespace"] = namespace
+    if host:
+        attributes["server.address"] = host
+        if port:
+            attributes["server.port"] = port
+    return _tracer.start_span(
+        f"{operation} {namespace}".strip() or system,
+        kind=trace.SpanKind.CLIENT,
+        attributes=attributes,
+    )
+
+
+def end_database_span(span: trace.Span, error: BaseException | None = None) -> None:
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+    span.end()

@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from psycopg import Error as DriverError
 from sqlalchemy import event, exc
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
 from sqlalchemy.pool.base import ConnectionPoolEntry
 
-from . import metrics
+from . import metrics, tracing
 from .config import Settings
 from .pgclient import AsyncConnection, Connection, NoAnswer, libpq_options
 
@@ -106,13 +105,26 @@ def tune_sqlite(engine: Engine) -> None:
 
 
 def trace_statements(engine: Engine) -> None:
-    """A client span per statement, child of the request's span (contract, section 6)."""
-    instrumentor = SQLAlchemyInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-    # The instrumentation declares SQLAlchemy < 2.1 but relies only on its
-    # stable event API; the kit's tests check the spans on what is installed.
-    instrumentor.instrument(engine=engine, skip_dep_check=True)
+    """A CLIENT span per statement, child of the request's span (contract, section 6)."""
+    url = engine.url
+    system = engine.dialect.name
+    namespace = url.database or ""
+    port = url.port or (5432 if system == "postgresql" else None)
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _start(_: Any, __: Any, statement: str, parameters: Any, context: Any, ___: bool) -> Any:
+        context.statement_span = tracing.database_span(system, namespace, url.host, port, statement)
+        return statement, parameters
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _end(_: Any, __: Any, ___: str, ____: Any, context: Any, _____: bool) -> None:
+        tracing.end_database_span(context.statement_span)
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(failure: ExceptionContext) -> None:
+        span = getattr(failure.execution_context, "statement_span", None)
+        if span is not None:
+            tracing.end_database_span(span, failure.original_exception)
 
 
 class _PoolMetrics(QueuePool):

@@ -7,6 +7,7 @@ reads its ``error_code`` for the metric's ``error_type`` label.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ import structlog
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 
+from . import tracing
 from .dberrors import is_unavailable
 from .http_errors import RETRY_AFTER, error_body
 from .logging import get_logger
@@ -70,6 +72,9 @@ def response_for_exception(exc: Exception) -> ErrorResponse | None:
 def log_unhandled_exception(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
     """Receiver of ``got_request_exception``: called inside Django's ``except`` block."""
     log.exception("unhandled exception", http_method=request.method, http_path=request.path)
+    error = sys.exception()
+    if error is not None:
+        tracing.record_exception(error)
 
 
 # Django's error views (urls.py ``handler*`` and ``CSRF_FAILURE_VIEW``). A

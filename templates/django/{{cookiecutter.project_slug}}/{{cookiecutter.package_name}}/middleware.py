@@ -2,9 +2,11 @@
 
 1. ``RequestIdMiddleware``: the request id, on every response and log line.
 2. ``ProbeMiddleware``: /healthz, /ready and /metrics, answered at once.
-3. OpenTelemetry's middleware: the server span (telemetry.py).
-4. ``RequestMiddleware``: load shedding, metrics, the access line, and the
-   answers to exceptions that are not bugs (a body too large, the database down).
+3. ``RequestMiddleware``: the server span, load shedding, metrics, the access
+   line, and the answers to exceptions that are not bugs (a body too large,
+   the database down).
+4. ``AllowedHostsMiddleware``: requests for a host ALLOWED_HOSTS does not list
+   are answered 400.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from django.http import HttpRequest, HttpResponse
 from . import errors, probes
 from .access import record_request
 from .config import get_settings
-from .metrics import http_server_active_requests, method_label
+from .metrics import active_requests
 from .request_id import HEADER, bind_request_id
 from .telemetry import route_template
+from .tracing import ENVIRON, ServerSpan
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -81,17 +84,21 @@ class RequestMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         method = request.method or ""
-        if not self.slots.acquire(blocking=False):
-            response: HttpResponse = errors.overloaded()
-        else:
-            active = http_server_active_requests.labels(method_label(method))
-            active.inc()
-            try:
-                response = self.get_response(request)
-            finally:
-                active.dec()
-                self.slots.release()
-        self._record(request, response, time.perf_counter() - started)
+        span = ServerSpan(method, request.path, request.scheme or "http", request.META, ENVIRON)
+        try:
+            if not self.slots.acquire(blocking=False):
+                response: HttpResponse = errors.overloaded()
+            else:
+                active = active_requests(method)
+                active.inc()
+                try:
+                    response = self.get_response(request)
+                finally:
+                    active.dec()
+                    self.slots.release()
+            self._record(request, response, span, time.perf_counter() - started)
+        finally:
+            span.end()
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -99,10 +106,31 @@ class RequestMiddleware:
         # handlers, anything else as a 500 (errors.log_unhandled_exception).
         return errors.response_for_exception(exception)
 
-    def _record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
+    def _record(
+        self, request: HttpRequest, response: HttpResponse, span: ServerSpan, seconds: float
+    ) -> None:
+        method = request.method or ""
         status = response.status_code
         error_type = ""
         if status >= 500:
             error_type = getattr(response, "error_code", "internal_error")
         route = route_template(request.resolver_match)
-        record_request(request.method or "", route, request.path, status, error_type, seconds)
+        span.finish(method, route, status, error_type)
+        record_request(method, route, request.path, status, error_type, seconds)
+
+
+class AllowedHostsMiddleware:
+    """Validates the Host header against ALLOWED_HOSTS before any view runs.
+
+    Django checks it only when something asks for the host (CommonMiddleware,
+    which this project does without so that probes need no host); Django turns
+    the DisallowedHost raised here into its 400 answer, inside the request's
+    span and access line.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.get_host()
+        return self.get_response(request)

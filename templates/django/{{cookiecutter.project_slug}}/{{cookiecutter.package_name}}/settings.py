@@ -114,8 +114,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     f"{PACKAGE}.middleware.RequestIdMiddleware",
     f"{PACKAGE}.middleware.ProbeMiddleware",
-    # OpenTelemetry's middleware is inserted here (telemetry.instrument).
     f"{PACKAGE}.middleware.RequestMiddleware",
+    f"{PACKAGE}.middleware.AllowedHostsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

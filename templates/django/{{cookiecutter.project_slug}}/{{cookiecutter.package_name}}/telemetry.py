@@ -1,23 +1,22 @@
-"""OpenTelemetry instrumentation of Django and of its database clients, and the
-route templates that name requests in spans, metrics and access lines alike.
+"""The route templates that name requests in spans, metrics and access lines
+alike, and a CLIENT span for each database statement (contract, section 6).
 
-The tracer provider itself is created per worker, after fork (tracing.py,
-called by gunicorn.conf.py's ``post_fork``).
+The server span is the request middleware's (middleware.py); the tracer
+provider is created per worker, after fork (tracing.py, called by
+gunicorn.conf.py's ``post_fork``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
 from django.urls import ResolverMatch
-from opentelemetry.instrumentation.django import DjangoInstrumentor
-from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
-from opentelemetry.trace import Span
 
-from .metrics import method_label
+from . import tracing
 
 _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 
@@ -30,23 +29,34 @@ def route_template(match: ResolverMatch | None) -> str:
     return "/" + _CONVERTER.sub(r"{\1}", match.route)
 
 
-def _name_server_span(span: Span, request: HttpRequest, response: HttpResponse) -> None:
-    template = route_template(request.resolver_match)
-    if template and span.is_recording():
-        method = method_label(request.method or "")
-        span.update_name(f"{'HTTP' if method == '_OTHER' else method} {template}")
-        span.set_attribute("http.route", template)
+def trace_statement(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """A database execute wrapper (Django's "database instrumentation")."""
+    database = context["connection"].settings_dict
+    port = database.get("PORT")
+    span = tracing.database_span(
+        context["connection"].vendor,
+        str(database.get("NAME") or ""),
+        database.get("HOST") or None,
+        int(port) if port else None,
+        sql,
+    )
+    try:
+        result = execute(sql, params, many, context)
+    except Exception as error:
+        tracing.end_database_span(span, error)
+        raise
+    tracing.end_database_span(span)
+    return result
+
+
+def _trace_connection(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    # Django keeps one wrapper per thread and connects it again for each request.
+    if trace_statement not in connection.execute_wrappers:
+        connection.execute_wrappers.append(trace_statement)
 
 
 def instrument() -> None:
-    """Trace requests and database statements (SQLite and PostgreSQL); idempotent."""
-    middleware = list(settings.MIDDLEWARE)
-    # Inside the request id and the probes: every span has a request id, and
-    # probes are neither traced nor subject to host validation (middleware.py).
-    position = middleware.index("{{ cookiecutter.package_name }}.middleware.ProbeMiddleware") + 1
-    django = DjangoInstrumentor()
-    if not django.is_instrumented_by_opentelemetry:
-        django.instrument(middleware_position=position, response_hook=_name_server_span)
-    for client in (SQLite3Instrumentor(), PsycopgInstrumentor()):
-        if not client.is_instrumented_by_opentelemetry:
-            client.instrument()
+    """Trace database statements (SQLite and PostgreSQL); idempotent."""
+    connection_created.connect(_trace_connection, dispatch_uid="trace-statements")

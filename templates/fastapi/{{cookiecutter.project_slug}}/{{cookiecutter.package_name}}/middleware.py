@@ -1,8 +1,6 @@
-"""The per-request middleware: log context, load shedding, metrics, access log
-and the error boundary, as one pure ASGI layer timed by one clock.
-
-It sits inside asgi-correlation-id (so the request id is known) and inside
-FastAPI's own OpenTelemetry middleware (so the server span is current).
+"""The per-request middleware: server span, log context, load shedding,
+metrics, access log and the error boundary, as one pure ASGI layer timed by
+one clock. It sits inside asgi-correlation-id, so the request id is known.
 """
 
 from __future__ import annotations
@@ -12,8 +10,7 @@ import time
 import orjson
 import structlog
 from asgi_correlation_id import correlation_id
-from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.propagators.textmap import Getter
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,13 +20,31 @@ from .config import Settings
 from .errors import ERROR_TYPE, error_body
 from .http_errors import RETRY_AFTER
 from .logging import get_logger
-from .metrics import http_server_active_requests, method_label
+from .metrics import active_requests
+from .tracing import ServerSpan
 
-# Probes and the scrape are not requests of the service: no metrics, no
-# access line, no shedding (contract, sections 3 and 7).
+# Probes and the scrape are not requests of the service: no span, no metrics,
+# no access line, no shedding (contract, sections 3 and 7).
 EXEMPT_PATHS = frozenset({"/healthz", "/ready", "/metrics"})
 
 log = get_logger(__name__)
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class ScopeHeaders(Getter[RawHeaders]):
+    """Propagation headers (``traceparent``) straight from the ASGI scope."""
+
+    def get(self, carrier: RawHeaders, key: str) -> list[str] | None:
+        name = key.lower().encode("latin-1")
+        values = [value.decode("latin-1") for header, value in carrier if header == name]
+        return values or None
+
+    def keys(self, carrier: RawHeaders) -> list[str]:
+        return [header.decode("latin-1") for header, _ in carrier]
+
+
+SCOPE_HEADERS = ScopeHeaders()
 
 
 class RequestMiddleware:
@@ -48,6 +63,7 @@ class RequestMiddleware:
         method = scope["method"]
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=correlation_id.get())
+        span = ServerSpan(method, scope["path"], scope["scheme"], scope["headers"], SCOPE_HEADERS)
         status = 500
         response_started = False
 
@@ -58,31 +74,34 @@ class RequestMiddleware:
                 response_started = True
             await send(message)
 
-        if self.in_flight >= self.max_in_flight:
-            await self._refuse(scope, send_with_status)
-        else:
-            self.in_flight += 1
-            active = http_server_active_requests.labels(method_label(method))
-            active.inc()
-            try:
-                await self.app(scope, self._limit_body(scope, receive), send_with_status)
-            except Exception as exc:
-                log.exception("unhandled exception", http_method=method, http_path=scope["path"])
-                span = trace.get_current_span()
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                if not response_started:
-                    scope[ERROR_TYPE] = "internal_error"
-                    await _send_json(
-                        send_with_status,
-                        500,
-                        error_body("internal_error", 500),
+        try:
+            if self.in_flight >= self.max_in_flight:
+                await self._refuse(scope, send_with_status)
+            else:
+                self.in_flight += 1
+                active = active_requests(method)
+                active.inc()
+                try:
+                    await self.app(scope, self._limit_body(scope, receive), send_with_status)
+                except Exception as exc:
+                    log.exception(
+                        "unhandled exception", http_method=method, http_path=scope["path"]
                     )
-            finally:
-                self.in_flight -= 1
-                active.dec()
-
-        self._record(scope, method, status, time.perf_counter() - started)
+                    span.record_exception(exc)
+                    if not response_started:
+                        scope[ERROR_TYPE] = "internal_error"
+                        await _send_json(send_with_status, 500, error_body("internal_error", 500))
+                finally:
+                    self.in_flight -= 1
+                    active.dec()
+            route = scope.get("route")
+            template: str = getattr(route, "path", "") if route is not None else ""
+            error_type = scope.get(ERROR_TYPE, "internal_error") if status >= 500 else ""
+            span.finish(method, template, status, error_type)
+            seconds = time.perf_counter() - started
+            record_request(method, template, scope["path"], status, error_type, seconds)
+        finally:
+            span.end()
 
     def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
         """A receive that fails with 413 once the body is known to be too large.
@@ -111,12 +130,6 @@ class RequestMiddleware:
         scope[ERROR_TYPE] = "overloaded"
         body = error_body("overloaded", 503)
         await _send_json(send, 503, body, retry_after=True)
-
-    def _record(self, scope: Scope, method: str, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        template: str = getattr(route, "path", "") if route is not None else ""
-        error_type = scope.get(ERROR_TYPE, "internal_error") if status >= 500 else ""
-        record_request(method, template, scope["path"], status, error_type, seconds)
 
 
 async def _send_json(

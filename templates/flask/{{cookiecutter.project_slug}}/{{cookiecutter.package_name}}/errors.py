@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, HTTPException, UnprocessableEntity
 
+from . import tracing
 from .dberrors import is_unavailable
 from .http_errors import RETRY_AFTER, code_for, error_body
 from .logging import get_logger
@@ -72,9 +71,7 @@ def on_unhandled(exc: Exception) -> Response:
     log.error(
         "unhandled exception", exc_info=exc, http_method=request.method, http_path=request.path
     )
-    span = trace.get_current_span()
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+    tracing.record_exception(exc)
     return error_response(500, "internal_error")
 
 

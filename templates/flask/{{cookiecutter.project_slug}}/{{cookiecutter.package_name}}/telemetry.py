@@ -1,10 +1,7 @@
 """Per-request telemetry and load shedding, as Flask hooks around each request.
 
-OpenTelemetry's Flask instrumentation opens the server span in its
-``before_request`` hook and ends it in its ``teardown_request`` hook. The
-hooks here are registered after it, so they run inside that span (Flask runs
-teardown functions in reverse order): the access line and the histogram's
-exemplar carry its trace id.
+The server span opens in ``before_request`` and ends in ``teardown_request``,
+after the access line and the histogram's exemplar, which carry its trace id.
 
 Route templates are written the OpenAPI way in every signal, whatever Flask's
 rule syntax: ``/api/items/<int:item_id>`` is ``/api/items/{item_id}``
@@ -19,15 +16,13 @@ import threading
 import time
 
 from flask import Flask, Response, g, request
-from opentelemetry import trace
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
-from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
 from .access import record_request
 from .config import Settings
 from .errors import error_response
 from .http_errors import RETRY_AFTER
-from .metrics import http_server_active_requests, method_label
+from .metrics import active_requests
+from .tracing import ENVIRON, ServerSpan
 
 # Probes and the scrape are not requests of the service: no span, no metrics,
 # no access line, no shedding (contract, sections 3 and 7).
@@ -48,24 +43,6 @@ def current_route() -> str:
     return route_template(rule.rule) if rule is not None else ""
 
 
-def _name_span(span: trace.Span, status: str, headers: list[tuple[str, str]]) -> None:
-    """The instrumentation names the span after Flask's rule, or after the raw
-    path when no route matched; the contract wants the template or nothing."""
-    if not span.is_recording():
-        return
-    # The semantic conventions name spans of non-standard methods "HTTP".
-    method = request.method if method_label(request.method) != "_OTHER" else "HTTP"
-    route = current_route()
-    span.update_name(f"{method} {route}" if route else method)
-    if route:
-        span.set_attribute(HTTP_ROUTE, route)
-
-
-def _excluded_urls() -> str:
-    # The instrumentation matches these regular expressions against the full URL.
-    return ",".join(rf"^[^:/?#]+://[^/?#]*{re.escape(path)}(\?.*)?$" for path in EXEMPT_PATHS)
-
-
 class RequestTelemetry:
     """Load shedding, the in-flight gauge, the duration histogram and the access line."""
 
@@ -75,13 +52,6 @@ class RequestTelemetry:
         self._slots = threading.BoundedSemaphore(settings.max_in_flight)
 
     def init_app(self, app: Flask) -> None:
-        FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
-            app,
-            excluded_urls=_excluded_urls(),
-            response_hook=_name_span,
-            # It would tag SQL statements with comments; spans link them already.
-            enable_commenter=False,
-        )
         app.before_request(self._begin)
         app.after_request(self._remember_status)
         app.teardown_request(self._finish)
@@ -90,10 +60,13 @@ class RequestTelemetry:
         if request.path in EXEMPT_PATHS:
             return None
         g.request_started = time.perf_counter()
+        g.server_span = ServerSpan(
+            request.method, request.path, request.scheme, request.environ, ENVIRON
+        )
         if not self._slots.acquire(blocking=False):
             return error_response(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
         g.holds_slot = True
-        http_server_active_requests.labels(method_label(request.method)).inc()
+        active_requests(request.method).inc()
         return None
 
     def _remember_status(self, response: Response) -> Response:
@@ -107,7 +80,13 @@ class RequestTelemetry:
         seconds = time.perf_counter() - started
         if g.pop("holds_slot", False):
             self._slots.release()
-            http_server_active_requests.labels(method_label(request.method)).dec()
+            active_requests(request.method).dec()
         status: int = g.get("http_status", 500)
         error_type = g.get("error_type", "internal_error") if status >= 500 else ""
-        record_request(request.method, current_route(), request.path, status, error_type, seconds)
+        route = current_route()
+        span: ServerSpan = g.pop("server_span")
+        try:
+            span.finish(request.method, route, status, error_type)
+            record_request(request.method, route, request.path, status, error_type, seconds)
+        finally:
+            span.end()
