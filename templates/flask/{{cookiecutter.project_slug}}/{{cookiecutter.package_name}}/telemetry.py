@@ -15,6 +15,7 @@ import re
 import threading
 import time
 
+import structlog
 from flask import Flask, Response, g, request
 
 from .access import record_request
@@ -58,6 +59,9 @@ class RequestTelemetry:
 
     def _begin(self) -> Response | None:
         if request.path in EXEMPT_PATHS:
+            # What a probe logs (a readiness change) is news of the process,
+            # not of this request: like the probe, it stays out of request logs.
+            structlog.contextvars.unbind_contextvars("request_id")
             return None
         g.request_started = time.perf_counter()
         g.server_span = ServerSpan(
