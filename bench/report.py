@@ -13,7 +13,9 @@ RESULTS = ROOT / "bench" / "results.json"
 DOC = ROOT / "docs" / "performance.md"
 PLOT = ROOT / "docs" / "performance.png"
 ENDPOINTS = ("trivial", "sqlite", "postgresql")
-VARIANTS = ("bare", "generated", "stack")
+VARIANTS = ("bare", "generated", "stack", "previous")
+# Variants of the generated service with one part switched off (bench/run.py).
+DECOMPOSITION = ("no export", "no tracing", "no access log")
 TARGETS = {"trivial": 0.75, "sqlite": 0.90, "postgresql": 0.90}
 
 
@@ -64,6 +66,66 @@ def plot(table: dict[tuple[str, str, str], dict[str, float]], frameworks: list[s
     fig.savefig(PLOT, dpi=110)
 
 
+def where_the_time_goes(
+    table: dict[tuple[str, str, str], dict[str, float]], frameworks: list[str], previous: str
+) -> list[str]:
+    """The generated service's cost per request over bare, split by switching parts off.
+
+    The server has one CPU to itself, so 1/throughput is the CPU time a request
+    takes; the difference between two variants is what the switched-off part costs.
+    """
+    lines = [
+        "## Where the time goes",
+        "",
+        "The server process has one CPU to itself, so 1 / throughput is the CPU time",
+        "of a request. Each column is the difference between two variants of the same",
+        "run, in microseconds per request: the generated service with its OTLP export",
+        "off (`OTEL_TRACES_EXPORTER=none`), with tracing off (`OTEL_SDK_DISABLED=true`)",
+        "and with its access line off (`LOG_LEVEL=warning`). *Rest* is request ids,",
+        "metrics, load shedding and the middleware itself.",
+        "",
+        "| Framework | Endpoint | bare µs | generated µs | overhead µs | span export | spans | access line | rest |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for framework in frameworks:
+        for endpoint in ENDPOINTS:
+            keys = [(framework, endpoint, v) for v in ("bare", "generated", *DECOMPOSITION)]
+            if not all(key in table for key in keys):
+                continue
+            us = {key[2]: 1e6 / table[key]["rps"] for key in keys}
+            export = us["generated"] - us["no export"]
+            spans = us["no export"] - us["no tracing"]
+            access = us["generated"] - us["no access log"]
+            rest = us["no tracing"] - us["bare"] - access
+            lines.append(
+                f"| {framework} | {endpoint} | {us['bare']:.0f} | {us['generated']:.0f} | "
+                f"{us['generated'] - us['bare']:.0f} | {export:.0f} | {spans:.0f} | "
+                f"{access:.0f} | {rest:.0f} |"
+            )
+    lines.append("")
+    if previous:
+        lines += [
+            f"## What the changes since `{previous}` bought",
+            "",
+            f"`previous` is the generated service of kit revision `{previous}`, measured",
+            "in the same run.",
+            "",
+            "| Framework | Endpoint | previous req/s | generated req/s | gain |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for framework in frameworks:
+            for endpoint in ENDPOINTS:
+                if (framework, endpoint, "previous") not in table:
+                    continue
+                before = table[(framework, endpoint, "previous")]["rps"]
+                after = table[(framework, endpoint, "generated")]["rps"]
+                lines.append(
+                    f"| {framework} | {endpoint} | {before:.0f} | {after:.0f} | {after / before:.2f}x |"
+                )
+        lines.append("")
+    return lines
+
+
 def main() -> int:
     data = json.loads(RESULTS.read_text())
     table = medians(data["runs"])
@@ -112,6 +174,8 @@ def main() -> int:
             bare = table[(framework, endpoint, "bare")]["rps"]
             stack = table[(framework, endpoint, "stack")]["rps"]
             for variant in VARIANTS:
+                if (framework, endpoint, variant) not in table:
+                    continue
                 row = table[(framework, endpoint, variant)]
                 lines.append(
                     f"| {endpoint} | {variant} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
@@ -119,6 +183,7 @@ def main() -> int:
                     f"{row['rps'] / stack:.2f} |"
                 )
         lines.append("")
+    lines += where_the_time_goes(table, frameworks, data["settings"].get("previous", ""))
     lines += [
         "## Targets",
         "",
@@ -157,6 +222,8 @@ def main() -> int:
     ]
     for framework in frameworks:
         for variant in VARIANTS:
+            if variant not in data["cold_start_s"][framework]:
+                continue
             rss = data["rss_kib"].get(framework, {}).get(variant, {})
             worker = next((v for k, v in rss.items() if k.startswith("worker")), 0)
             lines.append(

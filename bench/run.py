@@ -35,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cookiecutter.main import cookiecutter  # noqa: E402
+
 from tests.kit.postgres import PostgresServer  # noqa: E402
 from tests.kit.project import Project, free_port, procfile  # noqa: E402
 from tests.kit.render import FRAMEWORKS, render  # noqa: E402
@@ -272,7 +274,23 @@ def wrk(url: str, seconds: float, connections: int) -> tuple[float, float, float
     return rps, percentiles.get("50", 0.0), percentiles.get("99", 0.0), errors
 
 
-def variants(framework: str, project: Project, base_env: dict[str, str]) -> list[Variant]:
+# The generated service with one part of its observability switched off: the
+# difference to "generated" is what that part costs (docs/performance.md).
+DECOMPOSITION = {
+    "no export": {"OTEL_TRACES_EXPORTER": "none"},
+    "no tracing": {"OTEL_SDK_DISABLED": "true"},
+    "no access log": {"LOG_LEVEL": "warning"},
+}
+DECOMPOSED_ENDPOINTS = ("trivial", "sqlite")
+
+
+def variants(
+    framework: str,
+    project: Project,
+    base_env: dict[str, str],
+    previous: Project | None = None,
+    decompose: bool = False,
+) -> list[Variant]:
     web = procfile(project.path)["web"].split()
     gunicorn = str(project.bin / "gunicorn")
     baseline = [
@@ -288,11 +306,42 @@ def variants(framework: str, project: Project, base_env: dict[str, str]) -> list
         str(APPS),
     ]
     generated = [gunicorn if web[0] == "gunicorn" else web[0], *web[1:]]
-    return [
+    found = [
         Variant("bare", [*baseline, f"{framework}_bare:app"], APPS, base_env),
         Variant("generated", generated, project.path, base_env),
         Variant("stack", [*baseline, f"{framework}_stack:app"], APPS, base_env),
     ]
+    if previous is not None:
+        # The same web command in the earlier revision's project, with its own venv.
+        env = {**base_env, "VIRTUAL_ENV": str(previous.path / ".venv")}
+        env["PATH"] = f"{previous.bin}{os.pathsep}{base_env.get('PATH', '')}"
+        command = [str(previous.bin / "gunicorn"), *web[1:]]
+        found.append(Variant("previous", command, previous.path, env))
+    if decompose:
+        for name, switch in DECOMPOSITION.items():
+            found.append(Variant(name, generated, project.path, {**base_env, **switch}))
+    return found
+
+
+def render_revision(framework: str, revision: str, directory: Path) -> Project:
+    """The framework's template as it was at ``revision`` of the kit, rendered and installed."""
+    source = directory / "kit"
+    shutil.rmtree(directory, ignore_errors=True)
+    source.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    path = cookiecutter(
+        str(source),
+        directory=f"templates/{framework}",
+        no_input=True,
+        output_dir=str(directory),
+        default_config=True,
+    )
+    project = Project(framework, Path(path))
+    project.install()
+    return project
 
 
 def bench_framework(
@@ -334,6 +383,11 @@ def bench_framework(
         check=True,
     )
     results.versions[framework] = json.loads(report.stdout)
+    previous = (
+        render_revision(framework, args.previous, WORK / framework / "previous")
+        if args.previous
+        else None
+    )
     sqlite_url = f"sqlite:///{WORK / framework / 'bench.sqlite3'}"
     Path(sqlite_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     database = f"bench_{framework}"
@@ -353,6 +407,11 @@ def bench_framework(
     }
     for url in (sqlite_url, pg_url):
         project.release(**common, DATABASE_URL=url)
+    if previous is not None:
+        previous_sqlite = f"sqlite:///{WORK / framework / 'previous.sqlite3'}"
+        Path(previous_sqlite.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        previous.release(**common, DATABASE_URL=previous_sqlite)
+        seed_sqlite(previous_sqlite)
     seed_sqlite(sqlite_url)
     seed_postgres(postgres, database)
 
@@ -365,8 +424,15 @@ def bench_framework(
     for endpoint, url, path in endpoints:
         env = project.env(**common, DATABASE_URL=url)
         for repeat in range(args.repeats):
-            order = variants(framework, project, env)
-            order = order[repeat % 3 :] + order[: repeat % 3]  # interleave, rotating who goes first
+            order = variants(
+                framework, project, env, previous, decompose=endpoint in DECOMPOSED_ENDPOINTS
+            )
+            for variant in order:
+                if variant.name == "previous" and url == sqlite_url:
+                    # Its own SQLite file, migrated by its own release process.
+                    variant.env = {**variant.env, "DATABASE_URL": previous_sqlite}
+            turn = repeat % len(order)
+            order = order[turn:] + order[:turn]  # interleave, rotating who goes first
             for variant in order:
                 port = free_port()
                 server = Server(variant, port, WORK / framework / f"{variant.name}.log")
@@ -446,6 +512,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=0, help="default: per framework")
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="1 repeat of 3 s: checks the harness")
+    parser.add_argument(
+        "--previous",
+        default="",
+        help="also measure the generated service of this kit revision (what later changes bought)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.repeats, args.cold_starts = 3.0, 1.0, 1, 1
@@ -454,6 +525,9 @@ def main() -> int:
         return 1
 
     WORK.mkdir(exist_ok=True)
+    if len(os.sched_getaffinity(0)) > 1:
+        # The OTLP sink in this process shares wrk's CPU, not the server's.
+        os.sched_setaffinity(0, {1})
     results = Results(machine=machine())
     sink = DiscardingSink()
     postgres = PostgresServer()
