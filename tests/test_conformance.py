@@ -220,6 +220,40 @@ def test_malformed_json_is_a_400(service: Service, body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
+)
+def test_a_body_that_is_not_json_by_its_media_type_is_a_415(
+    service: Service, content_type: str | None
+) -> None:
+    request_id = rid()
+    headers = {"X-Request-ID": request_id}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = httpx.post(
+        service.base_url + "/api/items", content=b'{"name": "typed"}', headers=headers
+    )
+    assert response.status_code == 415, response.text
+    assert response.json() == {
+        "error": "unsupported_media_type",
+        "message": "Unsupported media type.",
+        "request_id": request_id,
+    }
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/item+json"]
+)
+def test_any_json_media_type_is_taken(service: Service, content_type: str) -> None:
+    response = httpx.post(
+        service.base_url + "/api/items",
+        content=b'{"name": "typed"}',
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "typed"
+
+
+@pytest.mark.parametrize(
     "payload",
     [
         {},
