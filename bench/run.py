@@ -330,7 +330,8 @@ def render_revision(framework: str, revision: str, directory: Path) -> Project:
         ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-    # A fresh interpreter: this one has imported the current kit's hook modules.
+    # A fresh interpreter in the old kit (the templates load the ``hooks``
+    # package from the working directory): this one has the current kit's.
     subprocess.run(
         [
             sys.executable,
@@ -344,6 +345,7 @@ def render_revision(framework: str, revision: str, directory: Path) -> Project:
             "--output-dir",
             str(directory),
         ],
+        cwd=source,
         check=True,
     )
     (path,) = (entry for entry in directory.iterdir() if entry.name != "kit")
