@@ -35,8 +35,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cookiecutter.main import cookiecutter  # noqa: E402
-
 from tests.kit.postgres import PostgresServer  # noqa: E402
 from tests.kit.project import Project, free_port, procfile  # noqa: E402
 from tests.kit.render import FRAMEWORKS, render  # noqa: E402
@@ -332,13 +330,25 @@ def render_revision(framework: str, revision: str, directory: Path) -> Project:
         ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-    path = cookiecutter(
-        str(source),
-        directory=f"templates/{framework}",
-        no_input=True,
-        output_dir=str(directory),
-        default_config=True,
+    # A fresh interpreter in the old kit (the templates load the ``hooks``
+    # package from the working directory): this one has the current kit's.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            str(source),
+            "--directory",
+            f"templates/{framework}",
+            "--no-input",
+            "--default-config",
+            "--output-dir",
+            str(directory),
+        ],
+        cwd=source,
+        check=True,
     )
+    (path,) = (entry for entry in directory.iterdir() if entry.name != "kit")
     project = Project(framework, Path(path))
     project.install()
     return project
