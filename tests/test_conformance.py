@@ -1084,6 +1084,24 @@ def test_authorization_and_cookies_are_never_logged_at_debug(verbose: Traffic) -
     assert ids["secret"] not in service.stderr_text()
 
 
+def test_a_request_id_ends_with_its_request(verbose: Traffic) -> None:
+    """What the server logs after a response (closing the connection, reading
+    the next request) carries no id of the request before."""
+    service = verbose.service
+    first, second = rid(), rid()
+    for request_id in (first, second):
+        httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": request_id})
+        access_lines(service, request_id)
+    lines = service.log_lines()
+    (end,) = [
+        n
+        for n, line in enumerate(lines)
+        if line.get("request_id") == first and line["event"] == "request"
+    ]
+    assert any(line["level"] == "debug" for line in lines[end + 1 :])
+    assert [line for line in lines[end + 1 :] if line.get("request_id") == first] == []
+
+
 def test_console_log_format_is_for_humans(boot: Boot) -> None:
     service = boot(LOG_FORMAT="console")
     httpx.get(service.base_url + "/api/items")
