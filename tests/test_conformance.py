@@ -220,6 +220,40 @@ def test_malformed_json_is_a_400(service: Service, body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
+)
+def test_a_body_that_is_not_json_by_its_media_type_is_a_415(
+    service: Service, content_type: str | None
+) -> None:
+    request_id = rid()
+    headers = {"X-Request-ID": request_id}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = httpx.post(
+        service.base_url + "/api/items", content=b'{"name": "typed"}', headers=headers
+    )
+    assert response.status_code == 415, response.text
+    assert response.json() == {
+        "error": "unsupported_media_type",
+        "message": "Unsupported media type.",
+        "request_id": request_id,
+    }
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/item+json"]
+)
+def test_any_json_media_type_is_taken(service: Service, content_type: str) -> None:
+    response = httpx.post(
+        service.base_url + "/api/items",
+        content=b'{"name": "typed"}',
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "typed"
+
+
+@pytest.mark.parametrize(
     "payload",
     [
         {},
@@ -1048,6 +1082,24 @@ def test_authorization_and_cookies_are_never_logged_at_debug(verbose: Traffic) -
     assert any(line["level"] == "debug" for line in service.log_lines())
     assert ids["secret"] not in service.stdout_text()
     assert ids["secret"] not in service.stderr_text()
+
+
+def test_a_request_id_ends_with_its_request(verbose: Traffic) -> None:
+    """What the server logs after a response (closing the connection, reading
+    the next request) carries no id of the request before."""
+    service = verbose.service
+    first, second = rid(), rid()
+    for request_id in (first, second):
+        httpx.get(service.base_url + "/api/items", headers={"X-Request-ID": request_id})
+        access_lines(service, request_id)
+    lines = service.log_lines()
+    (end,) = [
+        n
+        for n, line in enumerate(lines)
+        if line.get("request_id") == first and line["event"] == "request"
+    ]
+    assert any(line["level"] == "debug" for line in lines[end + 1 :])
+    assert [line for line in lines[end + 1 :] if line.get("request_id") == first] == []
 
 
 def test_console_log_format_is_for_humans(boot: Boot) -> None:

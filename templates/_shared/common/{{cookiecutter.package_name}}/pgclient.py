@@ -94,10 +94,15 @@ class _Deadline:
 
 
 class _Watchdog:
-    """One thread per process that fires the deadlines of blocking waits."""
+    """One thread per process that fires the deadlines of blocking waits.
+
+    It looks ten times a second, whether or not a wait is under way: waking it
+    for each wait would cost a thread switch per database round trip, and
+    deadlines are seconds long, so a tenth of a second late is on time.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._heap: list[tuple[float, int, _Deadline]] = []
         self._order = itertools.count()
         self._pid = 0
@@ -110,8 +115,6 @@ class _Watchdog:
                 self._pid, self._heap = os.getpid(), []
                 threading.Thread(target=self._run, name="db-deadlines", daemon=True).start()
             heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), deadline))
-            if len(self._heap) == 1:
-                self._lock.notify()
         try:
             yield deadline
         finally:
@@ -119,15 +122,15 @@ class _Watchdog:
                 deadline.done = True
 
     def _run(self) -> None:
-        with self._lock:
-            while True:
+        while True:
+            time.sleep(0.1)
+            with self._lock:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
                     heapq.heappop(self._heap)[2].fire()
-                # Deadlines are seconds long: a tenth of a second late is on time,
-                # and the thread wakes ten times a second however busy (never
-                # when no wait is under way).
-                self._lock.wait(0.1 if self._heap else None)
+                if len(self._heap) > 1024:  # finished waits behind a long one
+                    self._heap = [entry for entry in self._heap if not entry[2].done]
+                    heapq.heapify(self._heap)
 
 
 _watchdog = _Watchdog()

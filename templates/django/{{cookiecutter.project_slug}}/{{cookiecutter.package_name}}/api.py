@@ -11,15 +11,21 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from . import errors
-from .json_body import parse_json
+from .json_body import is_json_media_type, parse_json
 
 
 class InvalidJson(ValueError):
     """The request body is not valid JSON, or not UTF-8."""
 
 
+class NotJson(ValueError):
+    """The request body's media type is not JSON."""
+
+
 def read_json(request: HttpRequest) -> Any:
     """The request body, parsed; a body above MAX_REQUEST_BODY_BYTES raises RequestDataTooBig."""
+    if not is_json_media_type(request.headers.get("Content-Type")):
+        raise NotJson
     try:
         return parse_json(request.body)
     except JSONDecodeError:
@@ -35,6 +41,8 @@ class ApiView(View):
             return super().dispatch(request, *args, **kwargs)
         except InvalidJson:
             return errors.invalid_json()
+        except NotJson:
+            return errors.unsupported_media_type()
 
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any

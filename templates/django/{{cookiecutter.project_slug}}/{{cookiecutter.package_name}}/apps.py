@@ -1,5 +1,14 @@
+from typing import Any
+
+import structlog
 from django.apps import AppConfig
-from django.core.signals import got_request_exception
+from django.core.signals import got_request_exception, request_finished
+
+
+def _forget_request(sender: Any, **kwargs: Any) -> None:
+    # Once the response is sent, the server's own lines (a closed connection,
+    # the next keep-alive wait) belong to no request.
+    structlog.contextvars.clear_contextvars()
 
 
 class ServiceConfig(AppConfig):
@@ -15,6 +24,7 @@ class ServiceConfig(AppConfig):
         telemetry.instrument()
         pooling.publish_bounds()
         got_request_exception.connect(log_unhandled_exception, dispatch_uid="log-unhandled")
+        request_finished.connect(_forget_request, dispatch_uid="forget-request")
         from .config import get_settings
         from .items.views import background
 

@@ -43,6 +43,10 @@ def invalid_json() -> ErrorResponse:
     return ErrorResponse(400, "invalid_json")
 
 
+def unsupported_media_type() -> ErrorResponse:
+    return ErrorResponse(415, "unsupported_media_type")
+
+
 def validation_error(details: list[dict[str, Any]]) -> ErrorResponse:
     return ErrorResponse(422, "validation_error", details=details)
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, select
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from .db import EXTENSION, Database, get_session
 from .errors import InvalidJson, ValidationFailed
 from .http_errors import problem
-from .json_body import parse_json
+from .json_body import is_json_media_type, parse_json
 from .logging import get_logger
 from .models import NAME_MAX_LENGTH, Item
 from .tasks import BackgroundTasks
@@ -73,6 +73,8 @@ def _json_body() -> Any:
     The body is read within MAX_REQUEST_BODY_BYTES (Flask's MAX_CONTENT_LENGTH),
     otherwise a 413.
     """
+    if not is_json_media_type(request.content_type):
+        raise UnsupportedMediaType()
     try:
         return parse_json(request.get_data(cache=False))
     except JSONDecodeError:

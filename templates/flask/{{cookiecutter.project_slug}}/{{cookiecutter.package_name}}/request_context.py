@@ -14,6 +14,8 @@ from types import TracebackType
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import orjson
+import structlog
+from werkzeug.wsgi import ClosingIterator
 
 from .http_errors import error_body
 from .logging import get_logger
@@ -49,17 +51,20 @@ class RequestContextMiddleware:
             return start_response(status, headers, exc_info)
 
         try:
-            return self.app(environ, start_with_id)
+            body: Iterable[bytes] = self.app(environ, start_with_id)
         except Exception:
             # The framework answers its own errors; this is for failures in its
             # error handling itself, which gunicorn would answer in plain text.
             log.exception("unhandled exception", http_path=environ.get("PATH_INFO", ""))
-            body = orjson.dumps(error_body("internal_error", request_id, 500))
+            error = orjson.dumps(error_body("internal_error", request_id, 500))
             # A response the application had begun is replaced, or abandoned
             # when its headers are already out (PEP 3333's exc_info).
             start_with_id(
                 "500 Internal Server Error",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                [("Content-Type", "application/json"), ("Content-Length", str(len(error)))],
                 sys.exc_info() if started else None,
             )
-            return [body]
+            body = [error]
+        # Once the response is sent, the server's own lines (a closed
+        # connection, the next keep-alive wait) belong to no request.
+        return ClosingIterator(body, structlog.contextvars.clear_contextvars)
