@@ -1221,12 +1221,14 @@ def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> No
     assert samples(scrape(service).text, "service_ready")[0].value == 0
     assert httpx.get(service.base_url + "/healthz").status_code == 200
 
-    # After the drain delay the listener is closed: refused, not left hanging.
+    # After the drain delay the listener is closed: refused, not left hanging. A connection
+    # the kernel queued in the backlog just before the close is reset instead of refused.
     refused_at = None
     while time.monotonic() - signalled < drain + 2:
         try:
             httpx.get(service.base_url + "/healthz", timeout=httpx.Timeout(1.0, connect=0.5))
-        except httpx.ConnectError:
+        except (httpx.ConnectError, httpx.ReadError) as error:
+            assert isinstance(error, httpx.ConnectError) or "reset" in str(error).lower(), error
             refused_at = time.monotonic() - signalled
             break
         time.sleep(0.05)
