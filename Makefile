@@ -38,6 +38,7 @@ test: .venv/.synced lint
 bench: .venv/.synced
 	$(UV) run --no-sync python -m tests.kit.system wrk
 	$(UV) run --no-sync --group bench python -m bench.run $(BENCH_ARGS)
+	$(UV) run --group bench python -m bench.profile
 	$(UV) run --group bench python -m bench.report
 
 # docs/resilience.md from one run of the resilience tier.

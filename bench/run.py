@@ -14,6 +14,7 @@ SQLite and PostgreSQL. The server is pinned to one CPU and wrk to the other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -354,6 +356,22 @@ def render_revision(framework: str, revision: str, directory: Path) -> Project:
     return project
 
 
+def production_env(sink: DiscardingSink) -> dict[str, str]:
+    """The generated service's settings in the benchmark: production, one worker,
+    every span sampled and exported to ``sink``."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "info",
+        "ENVIRONMENT": "production",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SSL_REDIRECT": "false",
+        "DRAIN_DELAY": "0",
+    }
+
+
 def bench_framework(
     framework: str,
     args: argparse.Namespace,
@@ -404,17 +422,7 @@ def bench_framework(
     with postgres.connect() as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{database}"')
     pg_url = postgres.create_database(database)
-    common = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
-        "OTEL_TRACES_SAMPLER": "always_on",
-        "WEB_CONCURRENCY": "1",
-        "LOG_LEVEL": "info",
-        "ENVIRONMENT": "production",
-        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SSL_REDIRECT": "false",
-        "DRAIN_DELAY": "0",
-    }
+    common = production_env(sink)
     for url in (sqlite_url, pg_url):
         project.release(**common, DATABASE_URL=url)
     if previous is not None:
@@ -476,8 +484,12 @@ def bench_framework(
     results.scrape_ms[framework] = scrape_timings(project, env)
 
 
-def scrape_timings(project: Project, env: dict[str, str], workers: int = 4) -> list[float]:
-    """One /metrics scrape with 50 routes x every status code, 4 workers, multiprocess mode."""
+@contextlib.contextmanager
+def multiprocess_service(
+    project: Project, env: dict[str, str], workers: int = 4
+) -> Iterator[Server]:
+    """The generated service with ``workers`` workers in multiprocess mode, each of which
+    recorded 50 routes x 18 status codes x 2 methods, as after a day of varied traffic."""
     directory = WORK / project.framework / "multiproc"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -490,7 +502,6 @@ def scrape_timings(project: Project, env: dict[str, str], workers: int = 4) -> l
         WORK / project.framework / "scrape.log",
     )
     try:
-        # Every worker records every series once, as after a day of varied traffic.
         fill = (
             f"from {project.package}.metrics import observe_request\n"
             "for r in range(50):\n"
@@ -500,15 +511,23 @@ def scrape_timings(project: Project, env: dict[str, str], workers: int = 4) -> l
         )
         for _ in range(workers):
             subprocess.run([str(project.bin / "python"), "-c", fill], env=env, check=True)
-        timings = []
-        for _ in range(20):
-            started = time.perf_counter()
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-                response.read()
-            timings.append((time.perf_counter() - started) * 1000)
-        return timings
+        yield server
     finally:
         server.stop()
+
+
+def scrape(port: int) -> float:
+    """One /metrics scrape, in milliseconds."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        response.read()
+    return (time.perf_counter() - started) * 1000
+
+
+def scrape_timings(project: Project, env: dict[str, str]) -> list[float]:
+    """One /metrics scrape with 50 routes x every status code, 4 workers, multiprocess mode."""
+    with multiprocess_service(project, env) as server:
+        return [scrape(server.port) for _ in range(20)]
 
 
 def main() -> int:

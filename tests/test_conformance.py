@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import Boot
-from tests.kit.http import slow_post_json
+from tests.kit.http import post_chunked_then_get, slow_post_json
 from tests.kit.metrics import OPENMETRICS, families, samples, total
 from tests.kit.otlp import OtlpSink, SpanRecord
 from tests.kit.postgres import PostgresServer
@@ -311,6 +311,30 @@ def test_oversized_body_is_a_413(service: Service) -> None:
     )
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
+
+
+def test_a_chunked_body_is_read_like_any_other(service: Service) -> None:
+    name = f"sent in chunks {rid()}"
+    body = json.dumps({"name": name}).encode()
+    exchange = post_chunked_then_get(service.port, "/api/items", body, "/api/items", chunk_size=7)
+    assert exchange.first.status == 201, exchange.first.body
+    assert exchange.first.json()["name"] == name
+    assert not exchange.closed and exchange.failure is None
+    assert exchange.second is not None and exchange.second.status == 200
+    assert name in [item["name"] for item in exchange.second.json()]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_and_leaves_no_broken_connection(
+    service: Service,
+) -> None:
+    # Twice the limit: more than any server drains on its own before it gives up.
+    body = b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    exchange = post_chunked_then_get(service.port, "/api/items", body, "/api/items")
+    assert exchange.first.status == 413
+    assert exchange.first.json()["error"] == "payload_too_large"
+    if not exchange.closed:
+        assert exchange.failure is None
+        assert exchange.second is not None and exchange.second.status == 200
 
 
 # --- 4. Request ids ----------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gunicorn.http.body import ChunkedReader
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
 from .config import get_settings
@@ -24,12 +25,18 @@ class ThreadWorker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no type
 
     def handle_request(self, req: Any, conn: Any) -> bool:
         # A body above MAX_REQUEST_BODY_BYTES gets 413 without being read, and
-        # gunicorn drops a connection whose unread body it cannot drain: the
-        # 413 must say "Connection: close", or the client's next request on
-        # that connection finds it gone.
+        # gunicorn drops a connection whose unread body it cannot drain (it
+        # gives up after 64 KiB): the 413 must say "Connection: close", or the
+        # client's next request on that connection finds it gone.
         declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
         if declared.isdigit() and int(declared) > self.max_body:
             req.force_close()
+        elif isinstance(reader := getattr(req.body, "reader", None), ChunkedReader):
+            # A chunked body's size is known only once it is read: the
+            # connection is kept after the response only if the application
+            # read the body to its end. gunicorn asks when it writes the headers.
+            closes = req.should_close
+            req.should_close = lambda: closes() or getattr(reader, "parser", None) is not None
         return bool(super().handle_request(req, conn))
 
     def set_accept_enabled(self, enabled: bool) -> None:

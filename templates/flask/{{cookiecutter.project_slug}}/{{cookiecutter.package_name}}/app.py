@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import __version__, lifecycle
+from .chunked import ChunkedBody
 from .config import SERVICE_SLUG, Settings, get_settings
 from .db import Database
 from .errors import register_error_handlers
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     # Larger bodies are refused with 413 before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_bytes
+    app.wsgi_app = ChunkedBody(app.wsgi_app, settings.max_request_body_bytes)  # type: ignore[method-assign]
 
     database = Database.from_settings(settings)
     database.init_app(app)
