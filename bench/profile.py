@@ -141,6 +141,7 @@ def record(pid: int, seconds: float, output: Path, subprocesses: bool = False) -
         "250",
         "--gil",
         "--nonblocking",
+        "--full-filenames",
         "--format",
         "raw",
         "--output",
