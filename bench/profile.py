@@ -77,6 +77,10 @@ def scrape_part(package: str) -> Classifier:
     """The part of a multiprocess scrape that a frame belongs to."""
 
     def classify(function: str, file: str) -> str | None:
+        if file.endswith(f"{package}/multiprocess.py"):  # the service's own reader
+            if function in ("_collect", "_parse", "_slot", "_present", "_new_file"):
+                return "reading the workers' files"
+            return "rendering the text"
         if file.endswith("prometheus_client/mmap_dict.py") or function in (
             "_read_metrics",
             "_parse_key",

@@ -329,6 +329,12 @@ def main() -> int:
             f"- {framework}: median {statistics.median(timings):.1f} ms, "
             f"max {timings[-1]:.1f} ms over {len(timings)} scrapes."
         )
+        earlier = sorted(data.get("previous_scrape_ms", {}).get(framework, []))
+        if earlier:
+            lines.append(
+                f"  The previous revision ({data['settings']['previous']}): median "
+                f"{statistics.median(earlier):.1f} ms, max {earlier[-1]:.1f} ms."
+            )
     lines += ["", "Spans exported to the sink during the throughput runs (OTLP requests):", ""]
     for framework in frameworks:
         lines.append(f"- {framework}: {data['spans_exported'][framework]} export requests.")

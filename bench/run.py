@@ -137,6 +137,7 @@ class Results:
     cold_start_s: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     rss_kib: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     scrape_ms: dict[str, list[float]] = field(default_factory=dict)
+    previous_scrape_ms: dict[str, list[float]] = field(default_factory=dict)
     spans_exported: dict[str, int] = field(default_factory=dict)
     versions: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -482,6 +483,10 @@ def bench_framework(
             server.stop()
     results.cold_start_s[framework] = starts
     results.scrape_ms[framework] = scrape_timings(project, env)
+    if previous is not None:
+        results.previous_scrape_ms[framework] = scrape_timings(
+            previous, previous.env(**common, DATABASE_URL=previous_sqlite)
+        )
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .multiprocess import MultiprocessScrape, Unsupported
 from .semconv import method_label
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -235,14 +236,24 @@ def _children(parent: int) -> list[int]:
     return sorted(found)
 
 
+@functools.cache
+def _multiprocess_scrape(pid: int) -> MultiprocessScrape:  # one per worker
+    return MultiprocessScrape(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a scrape, in the format the scraper asked for."""
-    if MULTIPROCESS:
-        _gc_counts.flush()
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(ServerProcesses())
-    else:
-        registry = REGISTRY
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    if not MULTIPROCESS:
+        return encoder(REGISTRY), content_type
+    _gc_counts.flush()
+    processes = CollectorRegistry()
+    processes.register(ServerProcesses())
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    try:
+        merged = _multiprocess_scrape(os.getpid()).render(openmetrics)
+    except Unsupported:
+        MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
+        return encoder(processes), content_type
+    # The process families come last, with OpenMetrics' "# EOF".
+    return merged.encode() + encoder(processes), content_type
