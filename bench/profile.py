@@ -45,6 +45,26 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "bench" / "profile.json"
 
 Classifier = Callable[[str, str], str | None]
+OTHER = "framework and server"
+FRAMEWORK_AND_SERVER = (
+    "/gunicorn/",
+    "/uvicorn/",
+    "/uvicorn_worker/",
+    "/httptools/",
+    "/h11/",
+    "/starlette/",
+    "/fastapi/",
+    "/anyio/",
+    "/pydantic",
+    "/flask/",
+    "/werkzeug/",
+    "/django/",
+    "/asyncio/",
+    "/concurrent/futures/",
+    "/selectors.py",
+    "/socket.py",
+    "/threading.py",
+)
 
 
 def request_part(package: str) -> Classifier:
@@ -66,8 +86,12 @@ def request_part(package: str) -> Classifier:
             return "access log"
         if "/prometheus_client/" in file or file.endswith(f"{package}/metrics.py"):
             return "metrics"
+        if file.endswith((f"{package}/server.py", "gunicorn.conf.py")):
+            return OTHER  # the service's gunicorn worker and hooks: the server's loop
         if f"/{package}/" in file or "/asgi_correlation_id/" in file:
             return "request ids, shedding, own middleware"
+        if any(part in file for part in FRAMEWORK_AND_SERVER):
+            return OTHER  # so that the middleware that called in is not charged for it
         return None
 
     return classify
@@ -77,6 +101,9 @@ def scrape_part(package: str) -> Classifier:
     """The part of a multiprocess scrape that a frame belongs to."""
 
     def classify(function: str, file: str) -> str | None:
+        function = function.rsplit(".", 1)[-1]  # py-spy gives qualified names
+        if file.endswith(("prometheus_client/process_collector.py", f"{package}/metrics.py")):
+            return "process metrics"
         if file.endswith(f"{package}/multiprocess.py"):  # the service's own reader
             if function in ("_collect", "_parse", "_slot", "_present", "_new_file"):
                 return "reading the workers' files"
@@ -97,9 +124,6 @@ def scrape_part(package: str) -> Classifier:
         return None
 
     return classify
-
-
-OTHER = "framework and server"
 
 
 def frames(stack: str) -> list[tuple[str, str]]:
@@ -245,8 +269,8 @@ def import_times(project: Project, env: dict[str, str]) -> dict[str, Any]:
 def scrape_size(port: int) -> dict[str, int]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         body = response.read()
-    samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    return {"bytes": len(body), "samples": samples}
+    lines = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    return {"bytes": len(body), "lines": lines}
 
 
 def main() -> int:

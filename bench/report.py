@@ -32,6 +32,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, 
             for metric in ("rps", "p50_ms", "p99_ms", "errors")
         }
         | {"repeats": len(group)}
+        | {"rps_min": min(r["rps"] for r in group), "rps_max": max(r["rps"] for r in group)}
         for key, group in grouped.items()
     }
 
@@ -141,8 +142,24 @@ SCRAPE_PARTS = (
     "reading the workers' files",
     "merging samples",
     "rendering the text",
+    "process metrics",
     "framework and server",
 )
+
+
+def shares_table(
+    profile: dict[str, Any], frameworks: list[str], kind: str, parts: tuple[str, ...]
+) -> list[str]:
+    lines = [
+        "| Framework | samples | " + " | ".join(parts) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in parts) + " |",
+    ]
+    for framework in frameworks:
+        if framework in profile:
+            found = profile[framework][kind]
+            shares = " | ".join(f"{100 * found['shares'].get(p, 0):.0f}%" for p in parts)
+            lines.append(f"| {framework} | {found['samples']} | {shares} |")
+    return lines
 
 
 def the_profile(profile: dict[str, Any], frameworks: list[str]) -> list[str]:
@@ -157,35 +174,19 @@ def the_profile(profile: dict[str, Any], frameworks: list[str]) -> list[str]:
         "",
         "`GET /` under wrk, one worker (share of samples):",
         "",
-        "| Framework | samples | " + " | ".join(REQUEST_PARTS) + " |",
-        "| --- | ---: | " + " | ".join("---:" for _ in REQUEST_PARTS) + " |",
-    ]
-    for framework in frameworks:
-        if framework not in profile:
-            continue
-        found = profile[framework]["trivial"]
-        shares = " | ".join(f"{100 * found['shares'].get(p, 0):.0f}%" for p in REQUEST_PARTS)
-        lines.append(f"| {framework} | {found['samples']} | {shares} |")
-    lines += [
+        *shares_table(profile, frameworks, "trivial", REQUEST_PARTS),
         "",
         "`/metrics` scraped in a loop, 4 workers in multiprocess mode, 50 routes x 18",
         "status codes x 2 methods recorded by each (share of samples):",
         "",
-        "| Framework | samples | " + " | ".join(SCRAPE_PARTS) + " |",
-        "| --- | ---: | " + " | ".join("---:" for _ in SCRAPE_PARTS) + " |",
+        *shares_table(profile, frameworks, "scrape", SCRAPE_PARTS),
     ]
-    for framework in frameworks:
-        if framework not in profile:
-            continue
-        found = profile[framework]["scrape"]
-        shares = " | ".join(f"{100 * found['shares'].get(p, 0):.0f}%" for p in SCRAPE_PARTS)
-        lines.append(f"| {framework} | {found['samples']} | {shares} |")
     lines += ["", "The scrape's size:", ""]
     for framework in frameworks:
         if framework in profile and "bytes" in profile[framework]["scrape"]:
             found = profile[framework]["scrape"]
             lines.append(
-                f"- {framework}: {found['samples']} samples in {found['bytes'] / 1e6:.1f} MB of text."
+                f"- {framework}: {found['lines']} sample lines in {found['bytes'] / 1e6:.1f} MB."
             )
     lines += [
         "",
@@ -236,7 +237,8 @@ def main() -> int:
         "  workers serve `WEB_THREADS - 2` = 6 requests at once and shed the rest, by design),",
         f"  {settings['duration']:g} s after a "
         f"{settings['warmup']:g} s warm-up, {settings['repeats']} repeats interleaved (the",
-        "  variant that goes first rotates); tables show medians. The server is pinned",
+        "  variant that goes first rotates); tables show medians, and *range* the lowest",
+        "  and highest of the repeats. The server is pinned",
         "  to CPU 0 and wrk to CPU 1 with `taskset`.",
         "- Endpoints: `GET /` (trivial, touches nothing) and `GET /api/items/42` on SQLite",
         "  and on a local PostgreSQL 15.",
@@ -254,8 +256,8 @@ def main() -> int:
         lines += [
             f"### {framework}",
             "",
-            "| Endpoint | Variant | req/s | p50 ms | p99 ms | non-2xx | vs bare | vs stack |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| Endpoint | Variant | req/s | range | p50 ms | p99 ms | non-2xx | vs bare | vs stack |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for endpoint in ENDPOINTS:
             bare = table[(framework, endpoint, "bare")]["rps"]
@@ -265,7 +267,8 @@ def main() -> int:
                     continue
                 row = table[(framework, endpoint, variant)]
                 lines.append(
-                    f"| {endpoint} | {variant} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
+                    f"| {endpoint} | {variant} | {row['rps']:.0f} | "
+                    f"{row['rps_min']:.0f}-{row['rps_max']:.0f} | {row['p50_ms']:.2f} | "
                     f"{row['p99_ms']:.2f} | {row['errors']:.0f} | {row['rps'] / bare:.2f} | "
                     f"{row['rps'] / stack:.2f} |"
                 )

@@ -61,6 +61,8 @@ STACK_PACKAGES = {
     "django": [
         "django-prometheus>=2.3",
         "dj-database-url>=2",
+        # The baselines pool PostgreSQL with Django's own pool (OPTIONS["pool"]).
+        "psycopg-pool>=3.2",
         "opentelemetry-instrumentation-django",
         "opentelemetry-instrumentation-psycopg",
         "opentelemetry-instrumentation-sqlite3",
@@ -568,11 +570,12 @@ def main() -> int:
     try:
         for framework in args.frameworks.split(","):
             bench_framework(framework, args, results, postgres, sink)
+            # After each framework, so a failure later keeps what was measured.
+            payload = asdict(results)
+            payload["settings"] = {k: v for k, v in vars(args).items()}
+            RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     finally:
         postgres.close()
-    payload = asdict(results)
-    payload["settings"] = {k: v for k, v in vars(args).items()}
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}; `python -m bench.report` writes docs/performance.md")
     return 0
 

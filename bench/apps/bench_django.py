@@ -1,6 +1,8 @@
 """The Django baselines' shared part: settings, URLs and views in one module.
 
-PostgreSQL uses Django's native psycopg pool with the generated service's sizes.
+PostgreSQL uses Django's native psycopg pool with the generated service's sizes,
+checking a connection before reuse (``CONN_HEALTH_CHECKS``) as the generated
+service's pool does, and the FastAPI and Flask baselines with SQLAlchemy's pre-ping.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ def build(
     configured: Callable[[], None] = lambda: None,
 ) -> Callable[..., Any]:
     """Configure Django, call ``configured`` (instrumentation), return the WSGI application."""
-    database = dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)
+    database = dj_database_url.parse(
+        os.environ["DATABASE_URL"], conn_max_age=0, conn_health_checks=True
+    )
     if database["ENGINE"].endswith("postgresql"):
         database["OPTIONS"] = {"pool": {"min_size": 5, "max_size": 10, "timeout": 2}}
     settings.configure(
