@@ -72,6 +72,15 @@ def _gather(indices: Sequence[int]) -> Callable[[Sequence[float]], tuple[float, 
     return lambda seq: tuple(seq[i] for i in indices)
 
 
+def _histogram_numbers(values: list[float], buckets: tuple[int, ...], total: int) -> list[float]:
+    """One label set's cumulative buckets, its count and (if it has one) its sum."""
+    numbers = list(accumulate(values[s] for s in buckets))
+    numbers.append(numbers[-1] if numbers else 0.0)
+    if total >= 0:
+        numbers.append(values[total])
+    return numbers
+
+
 @dataclass
 class _Family:
     name: str
@@ -116,11 +125,7 @@ class _Family:
         if self.kind == "histogram":
             numbers: list[float] = []
             for buckets, total in self.ordered:
-                cumulative = list(accumulate(values[s] for s in buckets))
-                numbers.extend(cumulative)
-                numbers.append(cumulative[-1] if cumulative else 0.0)
-                if total >= 0:
-                    numbers.append(values[total])
+                numbers.extend(_histogram_numbers(values, buckets, total))
         else:
             numbers = [values[slot] for _, slot in self.series]
         return "".join(map("{}{}\n".format, self.prefixes, _numbers(numbers)))
@@ -130,17 +135,13 @@ class _Family:
             kept = [(prefix, slot) for prefix, slot in self.series if slot in present]
             texts = _numbers([values[slot] for _, slot in kept])
             return "".join(map("{}{}\n".format, [prefix for prefix, _ in kept], texts))
-        lines = self.prefixes.copy()
         found: list[str] = []
         at = 0
         for buckets, total in self.ordered:
             width = len(buckets) + 1 + (total >= 0)
             if any(s in present for s in buckets):
-                numbers = list(accumulate(values[s] for s in buckets))
-                numbers.append(numbers[-1] if numbers else 0.0)
-                if total >= 0:
-                    numbers.append(values[total])
-                found.extend(map("{}{}\n".format, lines[at : at + width], _numbers(numbers)))
+                numbers = _numbers(_histogram_numbers(values, buckets, total))
+                found.extend(map("{}{}\n".format, self.prefixes[at : at + width], numbers))
             at += width
         return "".join(found)
 
@@ -160,6 +161,11 @@ class _File:
     # Summed files: their values in slot order (0.0 where the file has no such slot).
     in_slot_order: Callable[[Sequence[float]], tuple[float, ...]] | None = None
     width: int = 0  # how many slots there were when ``in_slot_order`` was made
+
+    @property
+    def summed(self) -> bool:
+        """Whether the workers' values add up (counters, histograms, summed gauges)."""
+        return self.kind in _SUMMED or self.mode in _SUM_MODES
 
 
 class MultiprocessScrape:
@@ -216,7 +222,7 @@ class MultiprocessScrape:
         others: list[tuple[_File, tuple[float, ...]]] = []
         for state, data in reads:
             unpacked = state.unpack.unpack_from(data)
-            if state.kind in _SUMMED or state.mode in _SUM_MODES:
+            if state.summed:
                 if state.in_slot_order is None or state.width != self._slots:
                     where = dict(zip(state.slots, range(len(state.slots)), strict=True))
                     nowhere = len(state.slots)  # the 0.0 appended below
@@ -272,7 +278,7 @@ class MultiprocessScrape:
             position += 16  # the value and its timestamp
         state.parsed = position
         # Summed files need only the values; the others need their timestamps too.
-        entry = "d8x" if state.kind in _SUMMED or state.mode in _SUM_MODES else "dd"
+        entry = "d8x" if state.summed else "dd"
         layout, end = ["<"], 0
         for start in state.positions:
             layout.append(f"{start - end}x{entry}")
