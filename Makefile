@@ -16,7 +16,7 @@ demo: .venv/.synced
 	rm -rf $(DEMO)
 	$(UV) run --no-sync cookiecutter . --directory templates/$(FRAMEWORK) --no-input -o $(DEMO)
 	cd $(DEMO)/example-service && $(UV) sync --quiet \
-		--python "$$(cd $(CURDIR) && $(UV) run --no-sync python -m tests.kit.pythons $(DEMO)/example-service)"
+		--python "$$(cd $(CURDIR) && $(UV) run --no-sync python -m kit.pythons $(DEMO)/example-service)"
 	cd $(DEMO)/example-service && $(UV) run --no-sync sh -c "$$(sed -n 's/^release: *//p' Procfile)"
 	@echo
 	@echo "Serving $(DEMO)/example-service on port $(PORT); Ctrl-C stops it. Try:"
@@ -31,12 +31,12 @@ demo: .venv/.synced
 
 # The whole test suite: renders every template, installs and boots each one.
 test: .venv/.synced lint
-	$(UV) run --no-sync python -m tests.kit.system
+	$(UV) run --no-sync python -m kit.system
 	$(UV) run --no-sync pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # The performance benchmark (docs/performance.md); minutes per framework, not part of `test`.
 bench: .venv/.synced
-	$(UV) run --no-sync python -m tests.kit.system wrk
+	$(UV) run --no-sync python -m kit.system wrk
 	$(UV) run --no-sync --group bench python -m bench.run $(BENCH_ARGS)
 	$(UV) run --group bench python -m bench.profile
 	$(UV) run --group bench python -m bench.report
@@ -45,11 +45,11 @@ bench: .venv/.synced
 resilience-report: .venv/.synced
 	rm -rf .figures
 	$(UV) run --no-sync pytest tests/test_resilience.py -n auto --dist loadgroup -q
-	$(UV) run --no-sync python -m tests.kit.resilience_report
+	$(UV) run --no-sync python -m kit.resilience_report
 
 lint: .venv/.synced
-	$(UV) run --no-sync ruff check hooks tests bench monitoring
-	$(UV) run --no-sync ruff format --check hooks tests bench monitoring
+	$(UV) run --no-sync ruff check hooks kit tests bench monitoring
+	$(UV) run --no-sync ruff format --check hooks kit tests bench monitoring
 
 .venv/.synced: pyproject.toml $(UV)
 	$(UV) sync --locked --python $(PYTHON) --quiet

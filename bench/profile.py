@@ -38,8 +38,8 @@ from bench.run import (
     seed_sqlite,
     wrk,
 )
-from tests.kit.project import Project, free_port, procfile
-from tests.kit.render import FRAMEWORKS, render
+from kit.project import Project, free_port, procfile
+from kit.render import FRAMEWORKS, render
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "bench" / "profile.json"

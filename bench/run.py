@@ -37,9 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.kit.postgres import PostgresServer  # noqa: E402
-from tests.kit.project import Project, free_port, procfile  # noqa: E402
-from tests.kit.render import FRAMEWORKS, render  # noqa: E402
+from kit.postgres import PostgresServer  # noqa: E402
+from kit.project import Project, free_port, procfile  # noqa: E402
+from kit.render import FRAMEWORKS, render  # noqa: E402
 
 APPS = ROOT / "bench" / "apps"
 WORK = ROOT / ".bench"

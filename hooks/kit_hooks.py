@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 def _dependency_modules() -> frozenset[str]:
     """Top-level modules the generated projects' dependencies install (derived
-    from real installations: tests/kit/modules.py), and the project's own
+    from real installations: kit/modules.py), and the project's own
     top-level directories: a package of the same name would shadow them."""
     lines = (Path(__file__).parent / "dependency_modules.txt").read_text("utf-8").splitlines()
     installed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
@@ -152,9 +152,9 @@ CACHES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 # resilience tests, which the kit's tests use too.
 VERBATIM = {
     "grafana": "grafana",
-    "tests/kit/process.py": "tests/resilience/process.py",
-    "tests/kit/faultproxy.py": "tests/resilience/faultproxy.py",
-    "tests/kit/postgres.py": "tests/resilience/postgres.py",
+    "kit/process.py": "tests/resilience/process.py",
+    "kit/faultproxy.py": "tests/resilience/faultproxy.py",
+    "kit/postgres.py": "tests/resilience/postgres.py",
 }
 
 

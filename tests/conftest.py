@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.kit.otlp import OtlpSink
-from tests.kit.postgres import PROGRAMS, PostgresServer
-from tests.kit.project import Project, Service
-from tests.kit.render import FRAMEWORKS, render
-from tests.kit.system import require
+from kit.otlp import OtlpSink
+from kit.postgres import PROGRAMS, PostgresServer
+from kit.project import Project, Service
+from kit.render import FRAMEWORKS, render
+from kit.system import require
 
 # Exported spans arrive within a fraction of a second instead of the SDK's 5 s.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}

@@ -21,12 +21,12 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 
+from kit.http import post_chunked_then_get, slow_post_json
+from kit.metrics import OPENMETRICS, families, samples, total
+from kit.otlp import OtlpSink, SpanRecord
+from kit.postgres import PostgresServer
+from kit.project import Project, Service, procfile
 from tests.conftest import Boot
-from tests.kit.http import post_chunked_then_get, slow_post_json
-from tests.kit.metrics import OPENMETRICS, families, samples, total
-from tests.kit.otlp import OtlpSink, SpanRecord
-from tests.kit.postgres import PostgresServer
-from tests.kit.project import Project, Service, procfile
 
 pytestmark = pytest.mark.boot
 

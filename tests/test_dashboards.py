@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kit import dashboards as kit
+from kit.render import FRAMEWORKS, KIT_ROOT, render
+from kit.system import require
 from monitoring.build import generated_files
 from monitoring.catalogue import metrics
-from tests.kit import dashboards as kit
-from tests.kit.render import FRAMEWORKS, KIT_ROOT, render
-from tests.kit.system import require
 
 BOARDS = kit.load()
 TARGETS = list(kit.targets(BOARDS))

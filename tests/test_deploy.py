@@ -30,8 +30,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from hooks.kit_hooks import exec_form
-from tests.conftest import Boot
-from tests.kit.deploy import (
+from kit.deploy import (
     K8S_VERSIONS,
     OVERLAYS,
     actionlint,
@@ -52,11 +51,12 @@ from tests.kit.deploy import (
     setting_defaults,
     tool,
 )
-from tests.kit.http import slow_post_json
-from tests.kit.postgres import PostgresServer
-from tests.kit.project import Project
-from tests.kit.render import KIT_ROOT, render
-from tests.kit.system import require_python
+from kit.http import slow_post_json
+from kit.postgres import PostgresServer
+from kit.project import Project
+from kit.render import KIT_ROOT, render
+from kit.system import require_python
+from tests.conftest import Boot
 
 # The contract's routes (docs/contract.md, section 3).
 LIVENESS, READINESS, METRICS = "/healthz", "/ready", "/metrics"
@@ -767,7 +767,7 @@ def test_the_image_build_steps_install_a_project_that_serves(
     # The closest to `docker build` without a Docker engine: the build stage's
     # commands on the build context, with the image's Python; then the web
     # command from the result, as the final stage runs it.
-    # The bootstrap (`python -m tests.kit.system`) installs the image's Python.
+    # The bootstrap (`python -m kit.system`) installs the image's Python.
     python = require_python(image_python(project.path / "Dockerfile"))
     app = tmp_path / "app"
     ran = replay_build_stage(project.path, app, python)

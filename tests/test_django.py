@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from kit.metrics import total
+from kit.postgres import PostgresServer
+from kit.project import Project, Service, procfile
 from tests.conftest import Boot
-from tests.kit.metrics import total
-from tests.kit.postgres import PostgresServer
-from tests.kit.project import Project, Service, procfile
 
 pytestmark = [pytest.mark.boot, pytest.mark.parametrize("framework", ["django"], indirect=True)]
 

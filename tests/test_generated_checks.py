@@ -19,11 +19,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from hooks.kit_hooks import DEPENDENCY_MODULES
-from tests.kit.modules import top_level_modules
-from tests.kit.postgres import PROGRAMS
-from tests.kit.project import Project
-from tests.kit.pythons import oldest_interpreter_for
-from tests.kit.system import require, unavailable
+from kit.modules import top_level_modules
+from kit.postgres import PROGRAMS
+from kit.project import Project
+from kit.pythons import oldest_interpreter_for
+from kit.system import require, unavailable
 
 pytestmark = pytest.mark.boot
 
@@ -74,7 +74,7 @@ def test_installed_modules_cannot_be_package_names(project: Project) -> None:
     missing = top_level_modules(project.path / ".venv", project.package) - DEPENDENCY_MODULES
     assert not missing, (
         f"modules installed with the {project.framework} project that the pre-gen hook does "
-        f"not refuse as package names: {sorted(missing)}; run `python -m tests.kit.modules`"
+        f"not refuse as package names: {sorted(missing)}; run `python -m kit.modules`"
     )
 
 

@@ -37,13 +37,13 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as plain_text
 from prometheus_client.samples import Sample
 
-from tests.kit import dashboards as kit
-from tests.kit.http import RawResponse, slow_post_json
-from tests.kit.otlp import OtlpSink
-from tests.kit.project import Project, Service, free_port
-from tests.kit.prometheus import Prometheus, finite_values
-from tests.kit.render import FRAMEWORKS, KIT_ROOT, render
-from tests.kit.system import require
+from kit import dashboards as kit
+from kit.http import RawResponse, slow_post_json
+from kit.otlp import OtlpSink
+from kit.project import Project, Service, free_port
+from kit.prometheus import Prometheus, finite_values
+from kit.render import FRAMEWORKS, KIT_ROOT, render
+from kit.system import require
 
 # Every framework in one Prometheus: the whole module runs on one xdist worker.
 pytestmark = [pytest.mark.boot, pytest.mark.xdist_group("prometheus")]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from tests.kit.render import FRAMEWORKS, KIT_ROOT, render
+from kit.render import FRAMEWORKS, KIT_ROOT, render
 
 pytestmark = pytest.mark.render
 
@@ -179,7 +179,7 @@ def test_the_projects_resilience_harness_is_the_kits_own(framework: str, tmp_pat
     project = render(framework, tmp_path)
     for module in ("process.py", "faultproxy.py", "postgres.py"):
         copy = project / "tests" / "resilience" / module
-        assert copy.read_bytes() == (KIT_ROOT / "tests" / "kit" / module).read_bytes(), module
+        assert copy.read_bytes() == (KIT_ROOT / "kit" / module).read_bytes(), module
     assert (project / "tests" / "resilience" / "test_resilience.py").is_file()
 
 

@@ -24,13 +24,13 @@ from typing import Any
 import httpx
 import pytest
 
+from kit.faultproxy import FaultProxy, LinkRecord
+from kit.http import slow_post_json
+from kit.metrics import value
+from kit.postgres import PROGRAMS, PostgresServer
+from kit.project import Project, Service
+from kit.system import require
 from tests.conftest import Boot
-from tests.kit.faultproxy import FaultProxy, LinkRecord
-from tests.kit.http import slow_post_json
-from tests.kit.metrics import value
-from tests.kit.postgres import PROGRAMS, PostgresServer
-from tests.kit.project import Project, Service
-from tests.kit.system import require
 
 pytestmark = pytest.mark.boot
 

@@ -9,8 +9,8 @@ import subprocess
 import yaml
 from prometheus_client.utils import floatToGoString
 
-from tests.kit.render import KIT_ROOT
-from tests.kit.system import require
+from kit.render import KIT_ROOT
+from kit.system import require
 
 RULES = KIT_ROOT / "grafana" / "rules"
 CONTRACT = KIT_ROOT / "docs" / "contract.md"

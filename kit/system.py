@@ -1,7 +1,7 @@
 """System programs some test tiers need, installed with apt-get when missing,
 and the container image's Python, installed with uv when missing.
 
-``python -m tests.kit.system`` runs before the suite (``make test``). Where a
+``python -m kit.system`` runs before the suite (``make test``). Where a
 program is missing and cannot be installed, the tiers that need it skip;
 under ``CI=true`` (set by ``.ci/run``) they fail instead (see ``unavailable``).
 """

@@ -7,7 +7,7 @@ from typing import Any
 
 from cookiecutter.main import cookiecutter
 
-KIT_ROOT = Path(__file__).resolve().parents[2]
+KIT_ROOT = Path(__file__).resolve().parents[1]
 
 # The conformance suite runs once per entry: a framework joins the kit by
 # being added here, and nowhere else.

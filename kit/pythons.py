@@ -2,7 +2,7 @@
 
 The tests pick among the interpreters installed here (pyenv's, those on PATH
 and uv's own); they never let uv download one. The test bootstrap
-(``python -m tests.kit.system``) installs the image's Python with uv when it
+(``python -m kit.system``) installs the image's Python with uv when it
 is missing.
 """
 
