@@ -50,6 +50,7 @@ resilience-report: .venv/.synced
 lint: .venv/.synced
 	$(UV) run --no-sync ruff check hooks kit tests bench monitoring
 	$(UV) run --no-sync ruff format --check hooks kit tests bench monitoring
+	$(UV) run --no-sync mypy
 
 .venv/.synced: pyproject.toml $(UV)
 	$(UV) sync --locked --python $(PYTHON) --quiet

@@ -89,8 +89,7 @@ class OtlpSink:
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def _store(self, request: ExportTraceServiceRequest) -> None:
         records = []

@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -18,7 +18,13 @@ from . import process
 from .process import free_port, procfile, start_web
 from .pythons import interpreter_for
 
-__all__ = ["Project", "Service", "free_port", "procfile"]
+if TYPE_CHECKING:
+    from .otlp import OtlpSink
+
+__all__ = ["RUN_TIMEOUT", "Project", "Service", "free_port", "procfile"]
+
+# Seconds a command run in a project may take unless its caller says otherwise.
+RUN_TIMEOUT = 300
 
 # Variables of the test runner's environment that must not leak into a service.
 _LEAKY_PREFIXES = ("OTEL_", "PROMETHEUS_", "DJANGO_", "FLASK_", "GUNICORN_", "UVICORN_")
@@ -73,7 +79,7 @@ class Project:
         return env
 
     def run(
-        self, command: str | list[str], timeout: float = 300, **env: str
+        self, command: str | list[str], timeout: float = RUN_TIMEOUT, **env: str
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project's directory and environment.
 
@@ -90,7 +96,7 @@ class Project:
         )
 
     def release(self, **env: str) -> subprocess.CompletedProcess[str]:
-        result = self.run(procfile(self.path)["release"], **env)
+        result = self.run(procfile(self.path)["release"], timeout=RUN_TIMEOUT, **env)
         assert result.returncode == 0, f"release failed:\n{result.stdout}\n{result.stderr}"
         return result
 
@@ -103,6 +109,8 @@ class Project:
 
 class Service(process.Service):
     """A running web process of a generated project, with an HTTP client."""
+
+    sink: OtlpSink | None  # where the process exports its spans, once the tests set it
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=kwargs.pop("timeout", 10.0), **kwargs)

@@ -8,6 +8,7 @@ Grafana's import and for file provisioning alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from grafana_foundation_sdk.builders import bargauge, common, prometheus, stat, timeseries
 from grafana_foundation_sdk.builders import dashboard as builder
@@ -24,12 +25,16 @@ from grafana_foundation_sdk.models.dashboard import (
     DashboardLinkType,
     DataSourceRef,
     GridPos,
-    Panel,
     Threshold,
     ThresholdsMode,
+    VariableModel,
     VariableRefresh,
     VariableSort,
 )
+
+# The panel builders the kit uses; each returns its own type from every setter.
+PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel
+P = TypeVar("P", timeseries.Panel, stat.Panel, bargauge.Panel)
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAG = "observability-kit"
@@ -61,7 +66,7 @@ class Query:
 class Spec:
     """A panel and its width and height on the 24-column grid."""
 
-    panel: Builder[Panel]
+    panel: PanelBuilder
     width: int
     height: int
 
@@ -79,7 +84,7 @@ def _target(query: Query, ref: str) -> prometheus.Dataquery:
     return target.instant() if query.instant else target.range()
 
 
-def _common(panel: Builder[Panel], title: str, description: str, unit: str, queries: list[Query]):
+def _common(panel: P, title: str, description: str, unit: str, queries: list[Query]) -> P:
     panel = panel.title(title).description(description).unit(unit).datasource(DATASOURCE)
     for index, query in enumerate(queries):
         panel = panel.with_target(_target(query, chr(ord("A") + index)))
@@ -156,7 +161,7 @@ def ranking(
     return Spec(panel, width, height)
 
 
-def variables() -> list[Builder]:
+def variables() -> list[Builder[VariableModel]]:
     return [
         builder.DatasourceVariable("datasource").label("Data source").type("prometheus"),
         builder.QueryVariable("job")

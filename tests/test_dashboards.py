@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import yaml
 
@@ -120,10 +121,10 @@ def test_target_uses_the_datasource_variable(target: kit.Target) -> None:
 def test_range_functions_use_rate_interval(target: kit.Target) -> None:
     tree = kit.parse(kit.substitute(target.expr, rate=RATE))
     for node in kit.walk(tree):
-        if isinstance(node.node, kit.promql_parser.MatrixSelector):
+        if isinstance(node.node, promql_parser.MatrixSelector):
             parent = kit.function_name(node.ancestors[-1])
             assert parent in kit.RANGE_FUNCTIONS, f"range selector outside rate(): {target.expr}"
-            assert kit.promql_parser.display_duration(node.node.range) == RATE, target.expr
+            assert promql_parser.display_duration(node.node.range) == RATE, target.expr
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=ids(TARGETS))
@@ -133,7 +134,7 @@ def test_counters_are_rated_and_everything_aggregated(target: kit.Target) -> Non
         if name.endswith(COUNTERS):
             assert len(node.ancestors) >= 2, f"{name} is not inside rate(): {target.expr}"
             matrix, call = node.ancestors[-1], node.ancestors[-2]
-            assert isinstance(matrix, kit.promql_parser.MatrixSelector), target.expr
+            assert isinstance(matrix, promql_parser.MatrixSelector), target.expr
             assert kit.function_name(call) in kit.COUNTER_FUNCTIONS, target.expr
         # Extra labels (pid, instance) must never split a panel's series.
         assert any(kit.is_aggregation(a) for a in node.ancestors), f"{name} not aggregated"

@@ -53,7 +53,7 @@ from kit.deploy import (
 )
 from kit.http import slow_post_json
 from kit.postgres import PostgresServer
-from kit.project import Project
+from kit.project import RUN_TIMEOUT, Project
 from kit.render import KIT_ROOT, render
 from kit.system import require_python
 from tests.conftest import Boot
@@ -529,7 +529,7 @@ def test_ports_probes_and_shutdown_timings_agree_across_every_file(
 ) -> None:
     package = generated.name.replace("-", "_")  # the default answers' package name
     defaults = setting_defaults(generated / package / "config.py")
-    margin = module_constant(generated / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
+    margin: int = module_constant(generated / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
     port = int(defaults["PORT"])
     mismatches: list[str] = []
 
@@ -660,16 +660,20 @@ def test_gunicorn_accepts_its_config_with_the_deployed_settings(
 ) -> None:
     env = compose_settings(project) if settings == "compose" else k8s_settings(project)
     web = procfile(project.path)["web"]
-    checked = project.run([str(project.bin / web[0]), *web[1:], "--check-config"], **env)
+    checked = project.run(
+        [str(project.bin / web[0]), *web[1:], "--check-config"], timeout=RUN_TIMEOUT, **env
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    printed = project.run([str(project.bin / web[0]), *web[1:], "--print-config"], **env)
+    printed = project.run(
+        [str(project.bin / web[0]), *web[1:], "--print-config"], timeout=RUN_TIMEOUT, **env
+    )
     assert printed.returncode == 0, printed.stderr
     config = dict(
         (key.strip(), value.strip())
         for key, _, value in (line.partition("=") for line in printed.stdout.splitlines())
     )
-    margin = module_constant(project.path / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
+    margin: int = module_constant(project.path / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
     assert int(config["graceful_timeout"]) == math.ceil(float(env["GRACEFUL_TIMEOUT"])) + margin
     assert f"0.0.0.0:{env.get('PORT', '8000')}" in config["bind"]
 

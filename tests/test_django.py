@@ -16,7 +16,7 @@ import pytest
 
 from kit.metrics import total
 from kit.postgres import PostgresServer
-from kit.project import Project, Service, procfile
+from kit.project import RUN_TIMEOUT, Project, Service, procfile
 from tests.conftest import Boot
 
 pytestmark = [pytest.mark.boot, pytest.mark.parametrize("framework", ["django"], indirect=True)]
@@ -32,7 +32,9 @@ PRODUCTION = {
 
 
 def test_deploy_checks_pass_with_production_settings(project: Project) -> None:
-    result = project.run("python manage.py check --deploy --fail-level DEBUG", **PRODUCTION)
+    result = project.run(
+        "python manage.py check --deploy --fail-level DEBUG", timeout=RUN_TIMEOUT, **PRODUCTION
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 

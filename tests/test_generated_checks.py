@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from hooks.kit_hooks import DEPENDENCY_MODULES
@@ -94,7 +94,7 @@ def outcomes(report: Path) -> dict[str, str]:
     return found
 
 
-def _lower_bounds(pyproject: dict[str, object]) -> dict[str, Version]:
+def _lower_bounds(pyproject: dict[str, object]) -> dict[NormalizedName, Version]:
     """Every direct dependency's ``>=`` bound: the runtime ones, extras, dependency groups."""
     meta = pyproject["project"]
     assert isinstance(meta, dict)

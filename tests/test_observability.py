@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import promql_parser
 import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
@@ -262,13 +263,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             list(pool.map(drive, deployed.values()))
         time.sleep(3)  # scrapes after the last request, then the rules' evaluation
         for item in deployed.values():
-            prometheus.wait(
-                lambda item=item: bool(
-                    prometheus.query(f'slo:sli_error:ratio_rate5m{{job="{item.job}"}}', time.time())
-                ),
-                30,
-                f"recording the SLO of {item.job}",
-            )
+
+            def recorded(job: str = item.job) -> bool:
+                expr = f'slo:sli_error:ratio_rate5m{{job="{job}"}}'
+                return bool(prometheus.query(expr, time.time()))
+
+            prometheus.wait(recorded, 30, f"recording the SLO of {item.job}")
         stack.end = time.time()
         yield stack
     finally:
@@ -307,7 +307,7 @@ def with_fallback(target: kit.Target) -> bool:
     """Whether the query returns a series even when what it counts never happened
     (``x or vector(0)``, ``x or total * 0``): returning data then proves nothing."""
     return any(
-        isinstance(node.node, kit.promql_parser.BinaryExpr) and str(node.node.op) == "or"
+        isinstance(node.node, promql_parser.BinaryExpr) and str(node.node.op) == "or"
         for node in kit.walk(kit.parse(kit.substitute(target.expr)))
     )
 
@@ -472,7 +472,8 @@ def test_metrics_pass_promtool_and_the_openmetrics_parser(stack: Stack, fw: str)
             where = f"{name}, as {scraper} asks"
             content_type = response.headers["content-type"].replace(" ", "")
             assert content_type.startswith("application/openmetrics-text;version=1.0.0"), where
-            samples = [s for family in openmetrics(response.text) for s in family.samples]
+            parsed = openmetrics(response.text)  # type: ignore[no-untyped-call]  # untyped upstream
+            samples: list[Sample] = [s for family in parsed for s in family.samples]
             assert series(samples) == plain, where
             exemplars = [s.exemplar for s in samples if s.exemplar]
             if name == "main":  # none with several workers (contract, section 7)
@@ -481,4 +482,5 @@ def test_metrics_pass_promtool_and_the_openmetrics_parser(stack: Stack, fw: str)
             else:
                 assert not exemplars, where
         with pytest.raises(ValueError):  # the parser is strict: a truncated scrape fails
-            list(openmetrics(response.text.removesuffix("# EOF\n")))
+            truncated = response.text.removesuffix("# EOF\n")
+            list(openmetrics(truncated))  # type: ignore[no-untyped-call]  # untyped upstream

@@ -196,9 +196,11 @@ def seed(service: Service, count: int = 1) -> list[int]:
         )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
-        service.wait_for_log(
-            lambda r, rid=request_id: r.get("event") == "items stored" and r["request_id"] == rid
-        )
+
+        def stored(r: dict[str, Any], rid: str = request_id) -> bool:
+            return r.get("event") == "items stored" and r["request_id"] == rid
+
+        service.wait_for_log(stored)
     return ids
 
 
@@ -297,11 +299,12 @@ def test_database_outage_is_a_fast_503_and_recovery_needs_no_restart(
     assert cut_off.finished - outage < statement_timeout + connect_timeout + 1
 
     slowest = 0.0
-    for method, path, kwargs in [
+    attempts: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", f"/api/items/{item_id}", {}),
         ("GET", "/api/items", {}),
         ("POST", "/api/items", {"json": {"name": "during outage"}}),
-    ]:
+    ]
+    for method, path, kwargs in attempts:
         outcome = call(service, method, path, **kwargs)
         assert_unavailable(outcome, within=connect_timeout + 1)
         slowest = max(slowest, outcome.seconds)
@@ -750,6 +753,7 @@ def test_sigterm_lets_database_requests_in_flight_finish(
         assert outcome.body == {"id": item_id, "name": "seed 0"}
 
     # No span of those requests is lost: server and database spans alike.
+    assert service.sink is not None
     spans = service.sink.snapshot()
     for trace_id in trace_ids:
         kinds = {s.kind for s in spans if s.trace_id == trace_id}
@@ -852,9 +856,11 @@ def test_a_failing_request_does_not_disturb_the_others(
             "request_id": f"poison-{n}",
         }
         assert "poisoned" not in str(outcome.body)
-        errors = service.wait_for_log(
-            lambda r, n=n: r.get("request_id") == f"poison-{n}" and r["level"] == "error"
-        )
+
+        def logged(r: dict[str, Any], n: int = n) -> bool:
+            return r.get("request_id") == f"poison-{n}" and r["level"] == "error"
+
+        errors = service.wait_for_log(logged)
         assert len(errors) == 1 and "poisoned item" in errors[0]["exception"]
     assert all(o.status in (200, 201) for o in healthy), [o.status for o in healthy]
     note("failing requests answered 500 JSON, logged once each", len(poisoned))
@@ -875,7 +881,7 @@ def test_a_killed_worker_is_replaced_and_the_counts_survive(boot: Boot, note: No
     workers = worker_pids(service)
     assert len(workers) == 2
 
-    def served(count: int) -> list[int]:
+    def served(count: int) -> list[int | None]:
         statuses = []
         for _ in range(count):
             statuses.append(
