@@ -48,8 +48,8 @@ resilience-report: .venv/.synced
 	$(UV) run --no-sync python -m kit.resilience_report
 
 lint: .venv/.synced
-	$(UV) run --no-sync ruff check hooks kit tests bench monitoring
-	$(UV) run --no-sync ruff format --check hooks kit tests bench monitoring
+	$(UV) run --no-sync ruff check hooks kit runtime tests bench monitoring
+	$(UV) run --no-sync ruff format --check hooks kit runtime tests bench monitoring
 	$(UV) run --no-sync mypy
 
 .venv/.synced: pyproject.toml $(UV)

@@ -1,11 +1,16 @@
 """What the three templates' hooks have in common: one source, used by all.
 
-``validate`` runs before generation and stops it with a clear message;
-``install_shared`` runs after it and adds the files every project of a given
-kind shares (``templates/_shared/<layer>/``, rendered with the same context
-plus the template's ``Procfile`` commands)
-plus the kit's observability assets (``grafana/``, copied verbatim because
-Grafana's and Prometheus' ``{{ ... }}`` templates must survive untouched).
+``pre_gen`` runs before generation and stops it with a clear message when
+the answers cannot work; ``post_gen`` runs after it and adds:
+
+- the runtime: ``runtime/<layer>/`` of the template's ``_runtime`` layers,
+  copied verbatim into ``<package>/runtime/`` (their ``tests/`` into
+  ``tests/runtime/``), with ``build.py`` naming what it was built from;
+- the files every project of a given kind shares
+  (``templates/_shared/<layer>/`` of its ``_shared`` layers, rendered with the
+  same context plus the template's ``Procfile`` commands);
+- the kit's contract and observability assets, copied verbatim (Grafana's and
+  Prometheus' ``{{ ... }}`` templates must survive untouched).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import shlex
 import shutil
 import stat
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,11 @@ def _dependency_modules() -> frozenset[str]:
     top-level directories: a package of the same name would shadow them."""
     lines = (Path(__file__).parent / "dependency_modules.txt").read_text("utf-8").splitlines()
     installed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    return frozenset(installed | {"migrations", "test", "tests"})
+    return frozenset(installed | TOP_LEVEL)
+
+
+# The project's own top-level directories.
+TOP_LEVEL = frozenset({"deploy", "docs", "grafana", "migrations", "test", "tests"})
 
 
 DEPENDENCY_MODULES = _dependency_modules()
@@ -86,6 +96,19 @@ def problems(ctx: dict[str, Any]) -> list[str]:
     if email and not EMAIL_RE.match(email):
         found.append(f"author_email {email!r} is not an e-mail address.")
     return found
+
+
+def pre_gen(context: str) -> None:
+    """The pre-generation hook: ``context`` is cookiecutter's, as JSON."""
+    sys.exit(validate(json.loads(context)))
+
+
+def post_gen(context: str) -> None:
+    """The post-generation hook, run in the new project's directory."""
+    ctx = json.loads(context)
+    kit_root, project_dir = Path(__file__).resolve().parent.parent, Path.cwd()
+    install_runtime(ctx, kit_root, project_dir)
+    install_shared(ctx, kit_root, project_dir)
 
 
 def validate(ctx: dict[str, Any]) -> int:
@@ -147,15 +170,74 @@ def _environment(root: Path) -> Environment:
 CACHES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 # Kit files every project carries unchanged, so that the project's copy and the
-# kit's are one source: the observability assets (Grafana's and Prometheus'
-# own {{ ... }} must survive untouched), and the harness of the project's own
-# resilience tests, which the kit's tests use too.
+# kit's are one source: the contract, the observability assets (Grafana's and
+# Prometheus' own {{ ... }} must survive untouched), and the harness of the
+# project's own resilience tests, which the kit's tests use too.
 VERBATIM = {
+    "docs/contract.md": "docs/contract.md",
     "grafana": "grafana",
-    "kit/process.py": "tests/resilience/process.py",
-    "kit/faultproxy.py": "tests/resilience/faultproxy.py",
-    "kit/postgres.py": "tests/resilience/postgres.py",
+    "kit/process.py": "tests/runtime/resilience/process.py",
+    "kit/faultproxy.py": "tests/runtime/resilience/faultproxy.py",
+    "kit/postgres.py": "tests/runtime/resilience/postgres.py",
 }
+
+BUILD = '''"""What this runtime was assembled from: written by the kit when the project
+was generated or updated, never by hand."""
+
+DISTRIBUTION = {distribution}  # the project's name in pyproject.toml
+KIT_VERSION = {kit_version}
+CONTRACT_VERSION = {contract_version}  # docs/contract.md
+LAYERS = ({layers})
+THREADED = "wsgi" in LAYERS  # WSGI on gunicorn's threads, or else asyncio
+'''
+
+
+def kit_version(kit_root: Path) -> str:
+    return str(tomllib.loads((kit_root / "pyproject.toml").read_text("utf-8"))["project"]["version"])
+
+
+def contract_version(kit_root: Path) -> str:
+    text = (kit_root / "docs" / "contract.md").read_text("utf-8")
+    found = re.search(r"^Version (\S+)\.$", text, re.MULTILINE)
+    if found is None:
+        raise SystemExit("ERROR: docs/contract.md names no version ('Version N.').")
+    return found.group(1)
+
+
+def install_runtime(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> list[Path]:
+    """Copy the template's runtime layers into ``<package>/runtime/`` and their
+    tests into ``tests/runtime/``; return what was written."""
+    runtime = project_dir / ctx["package_name"] / "runtime"
+    written: list[Path] = []
+    for layer in ctx["_runtime"]:
+        layer_root = kit_root / "runtime" / layer
+        if not layer_root.is_dir():
+            raise SystemExit(f"ERROR: the kit has no runtime layer {layer!r} ({layer_root}).")
+        for source in sorted(p for p in layer_root.rglob("*") if p.is_file()):
+            relative = source.relative_to(layer_root)
+            if CACHES & set(relative.parts):
+                continue
+            if relative.parts[0] == "tests":
+                target = project_dir / "tests" / "runtime" / Path(*relative.parts[1:])
+            else:
+                target = runtime / relative
+            if target.exists():
+                raise SystemExit(f"ERROR: two runtime layers provide {target}.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            written.append(target)
+    build = runtime / "build.py"
+    build.write_text(
+        # JSON strings are Python strings, quoted as ruff's formatter wants them.
+        BUILD.format(
+            distribution=json.dumps(ctx["project_slug"]),
+            kit_version=json.dumps(kit_version(kit_root)),
+            contract_version=json.dumps(contract_version(kit_root)),
+            layers=", ".join(json.dumps(layer) for layer in ctx["_runtime"]),
+        ),
+        encoding="utf-8",
+    )
+    return [*written, build]
 
 
 def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> list[Path]:

@@ -2,9 +2,10 @@
 
 Hooks run from a temporary copy, and cookiecutter's ``_repo_dir`` may be a
 relative path (cookiecutter#1802), so neither can locate the shared files.
-This module is imported by cookiecutter itself (``_extensions``), from the
-template directory, whose ``hooks`` entry is a symlink to the kit's ``hooks/``:
-its resolved location is the kit's.
+Each template's ``local_extensions.py`` (cookiecutter's ``_extensions``)
+loads this module from the kit's ``hooks/``: its location is the kit's. No
+symbolic links, so a checkout without them and the repository's zip archive
+render alike.
 """
 
 from __future__ import annotations

@@ -1,43 +1,7 @@
-"""Alembic environment: migrate the database named by DATABASE_URL."""
+"""Alembic's environment: the migrations of the service's models, run by the
+kit's runtime on the database DATABASE_URL names (the Procfile's ``release``)."""
 
-from __future__ import annotations
-
-from alembic import context
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
-
-from {{ cookiecutter.package_name }}.config import get_settings
-from {{ cookiecutter.package_name }}.engine import connect_args, database_url
-from {{ cookiecutter.package_name }}.logging import configure_logging
 from {{ cookiecutter.package_name }}.models import Base
+from {{ cookiecutter.package_name }}.runtime import run_migrations
 
-settings = get_settings()
-configure_logging(settings.log_level, settings.log_format)
-target_metadata = Base.metadata
-
-
-def run_migrations_offline() -> None:
-    context.configure(
-        url=database_url(settings).render_as_string(hide_password=False),
-        target_metadata=target_metadata,
-        literal_binds=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    engine = create_engine(
-        database_url(settings), poolclass=NullPool, connect_args=connect_args(settings)
-    )
-    with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+run_migrations(Base.metadata)

@@ -1,4 +1,5 @@
-"""Database tables, as SQLAlchemy 2 declarative models."""
+"""Database tables, as SQLAlchemy 2 declarative models; Alembic's migrations
+(migrations/versions/) create them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,3 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
-
-    def as_dict(self) -> dict[str, int | str]:
-        return {"id": self.id, "name": self.name}

@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-import threading
-
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-
-from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.config import Settings
 
 
 def test_liveness(client: FlaskClient) -> None:
@@ -33,31 +28,3 @@ def test_metrics_count_requests_by_route_template(client: FlaskClient) -> None:
     routes = {sample.labels["http_route"] for sample in counts}
     assert "/api/items/{item_id}" in routes
     assert not any(route.endswith("999999") for route in routes)
-
-
-def test_requests_beyond_max_in_flight_are_refused_at_once() -> None:
-    app = create_app(Settings.from_env({"MAX_IN_FLIGHT": "1", "DATABASE_URL": "sqlite://"}))
-    entered, release = threading.Event(), threading.Event()
-
-    @app.get("/test/slow")
-    def slow() -> str:
-        entered.set()
-        release.wait(10)
-        return "done"
-
-    first: dict[str, int] = {}
-    worker = threading.Thread(
-        target=lambda: first.update(status=app.test_client().get("/test/slow").status_code)
-    )
-    worker.start()
-    try:
-        assert entered.wait(10)
-        refused = app.test_client().get("/api/items")
-        assert refused.status_code == 503
-        assert refused.get_json()["error"] == "overloaded"
-        assert refused.headers["Retry-After"] == "1"
-        assert app.test_client().get("/healthz").status_code == 200
-    finally:
-        release.set()
-        worker.join(10)
-    assert first["status"] == 200

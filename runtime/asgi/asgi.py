@@ -1,0 +1,125 @@
+"""The request pipeline (pipeline.py) as one pure ASGI layer, the outermost of
+the application: the request id on every response, load shedding, the body
+limit, and a JSON 500 for an exception nothing else answered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from opentelemetry.propagators.textmap import Getter
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import errors
+from .config import Settings
+from .pipeline import Pipeline
+from .request_id import HEADER, request_id
+
+RawHeaders = list[tuple[bytes, bytes]]
+_HEADER = HEADER.lower().encode("latin-1")
+
+
+class ScopeHeaders(Getter[RawHeaders]):
+    """Propagation headers (``traceparent``) straight from the ASGI scope."""
+
+    def get(self, carrier: RawHeaders, key: str) -> list[str] | None:
+        name = key.lower().encode("latin-1")
+        values = [value.decode("latin-1") for header, value in carrier if header == name]
+        return values or None
+
+    def keys(self, carrier: RawHeaders) -> list[str]:
+        return [header.decode("latin-1") for header, _ in carrier]
+
+
+SCOPE_HEADERS = ScopeHeaders()
+
+
+class PipelineMiddleware:
+    """``route_of(scope)`` names the route the framework matched ("" for none)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, route_of: Callable[[Scope], str]) -> None:
+        self.app = app
+        self.pipeline = Pipeline(settings)
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: RawHeaders = scope["headers"]
+        incoming = next((value for name, value in headers if name == _HEADER), None)
+        # Header values are bytes: anything but plain ASCII fails the id's
+        # check, so it is never echoed or logged.
+        exchange = self.pipeline.begin(
+            scope["method"],
+            scope["path"],
+            scope["scheme"],
+            request_id(incoming.decode("latin-1") if incoming is not None else None),
+            headers,
+            SCOPE_HEADERS,
+        )
+        status = 500
+        response_started = False
+        id_header = (_HEADER, exchange.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *(item for item in message.get("headers", ()) if item[0].lower() != _HEADER),
+                    id_header,
+                ]
+            await send(message)
+
+        try:
+            if not exchange.admitted:
+                await _send_error(send_with_id, 503, "overloaded", retry_after=True)
+            else:
+                try:
+                    await self.app(scope, self._limit_body(headers, receive), send_with_id)
+                except Exception as exc:
+                    exchange.fail(exc)
+                    if not response_started:
+                        await _send_error(send_with_id, 500, "internal_error")
+            exchange.route = self.route_of(scope)
+        finally:
+            exchange.finish(status)
+
+    def _limit_body(self, headers: RawHeaders, receive: Receive) -> Receive:
+        """A receive that fails with 413 once the body is known to be too large.
+
+        The check happens when the endpoint reads the body, after routing, so
+        the 413 is answered by the error handlers and counted under its route.
+        """
+        limit = self.pipeline.max_body
+        declared = next((value for name, value in headers if name == b"content-length"), b"")
+        too_large = declared.isdigit() and int(declared) > limit
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            if too_large:
+                raise HTTPException(status_code=413)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(status_code=413)
+            return message
+
+        return receive_within_limit
+
+
+async def _send_error(send: Send, status: int, code: str, retry_after: bool = False) -> None:
+    payload = orjson.dumps(errors.body(status, code))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", errors.RETRY_AFTER.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

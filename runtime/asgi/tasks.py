@@ -1,0 +1,47 @@
+"""Work a request starts to finish in the background (docs/contract.md, section 8),
+tracked so that the lifespan's shutdown can wait for it. Each task runs in a
+copy of the request's context, so its log lines carry the request id and its
+spans join the request's trace."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+
+class BackgroundTasks:
+    """Runs coroutines after the response; logs their failures; drains at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            log.warning("background task cancelled", task=task.get_name())
+        elif (error := task.exception()) is not None:
+            log.error("background task failed", task=task.get_name(), exc_info=error)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for running tasks, then cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)

@@ -1,0 +1,271 @@
+"""Prometheus metrics named after the OpenTelemetry semantic conventions.
+
+The names and labels are the contract's (docs/contract.md, section 7), so the
+kit's dashboards fit this service. With ``WEB_CONCURRENCY > 1`` gunicorn sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start, and every worker's
+values are summed at scrape time (no exemplars in that mode); the runtime
+metrics prometheus_client drops in that mode are provided here instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import threading
+from collections.abc import Iterable
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from . import build
+from .config import service_version
+from .multiprocess import MultiprocessScrape, Unsupported
+from .semconv import method_label
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+# The buckets the OpenTelemetry HTTP conventions advise, in seconds.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+POOL_NAME = "default"
+
+http_server_request_duration = Histogram(
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests.",
+    ["http_request_method", "http_route", "http_response_status_code", "error_type"],
+    buckets=DURATION_BUCKETS,
+)
+http_server_active_requests = Gauge(
+    "http_server_active_requests",
+    "Number of HTTP server requests in flight.",
+    ["http_request_method"],
+    multiprocess_mode="livesum",
+)
+# OpenTelemetry's db.client.connection.count; Prometheus reserves "_count"
+# for histograms and summaries, so the gauge is named for what it counts.
+db_client_connections = Gauge(
+    "db_client_connections",
+    "Connections of the pool, by state (idle or used).",
+    ["db_client_connection_pool_name", "db_client_connection_state"],
+    multiprocess_mode="livesum",
+)
+db_client_connection_max = Gauge(
+    "db_client_connection_max",
+    "Most connections the pool allows (size plus overflow).",
+    ["db_client_connection_pool_name"],
+    multiprocess_mode="livesum",
+)
+db_client_connection_pending_requests = Gauge(
+    "db_client_connection_pending_requests",
+    "Requests waiting for a connection from the pool.",
+    ["db_client_connection_pool_name"],
+    multiprocess_mode="livesum",
+)
+db_client_connection_timeouts = Counter(
+    "db_client_connection_timeouts",
+    "Requests that got no connection from the pool in time.",
+    ["db_client_connection_pool_name"],
+)
+db_client_connection_wait_time = Histogram(
+    "db_client_connection_wait_time_seconds",
+    "Time it took to obtain a connection from the pool.",
+    ["db_client_connection_pool_name"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+# What is running: the service's version and the kit and contract it was
+# generated from, so a dashboard shows which services lag behind the kit.
+service_build_info = Gauge(
+    "service_build_info",
+    "Always 1; the labels name the service's version and its kit and contract versions.",
+    ["version", "kit_version", "contract_version"],
+    multiprocess_mode="livemax",
+)
+service_build_info.labels(service_version(), build.KIT_VERSION, build.CONTRACT_VERSION).set(1)
+
+_readiness: Gauge | None = None
+_readiness_lock = threading.Lock()
+
+
+def record_readiness(ready: bool) -> None:
+    """Publish the outcome of the readiness check (``/ready``) as ``service_ready``.
+
+    The gauge appears with the first check: before any, readiness is unknown,
+    which is not the same as failing.
+    """
+    global _readiness
+    with _readiness_lock:
+        if _readiness is None:
+            _readiness = Gauge(
+                "service_ready",
+                "1 when the last readiness check passed, 0 when it failed or the service drains.",
+                multiprocess_mode="livemostrecent",
+            )
+    _readiness.set(1 if ready else 0)
+
+
+# Children looked up once per label set. The keys are label values (route
+# templates, standard methods or _OTHER), so the caches are as bounded as the
+# series themselves.
+@functools.cache
+def _request_duration(label: str, route: str, status: int, error_type: str) -> Histogram:
+    return http_server_request_duration.labels(label, route, str(status), error_type)
+
+
+@functools.cache
+def _active_requests(label: str) -> Gauge:
+    return http_server_active_requests.labels(label)
+
+
+def active_requests(method: str) -> Gauge:
+    """``http_server_active_requests`` of a request's method."""
+    return _active_requests(method_label(method))
+
+
+def observe_request(
+    method: str,
+    route: str,
+    status: int,
+    error_type: str,
+    seconds: float,
+    trace_id: str | None = None,
+) -> None:
+    child = _request_duration(method_label(method), route, status, error_type)
+    if trace_id and not MULTIPROCESS:
+        child.observe(seconds, exemplar={"trace_id": trace_id})
+    else:
+        child.observe(seconds)
+        _gc_counts.flush()
+
+
+def init_pool_metrics(size: int, max_overflow: int) -> None:
+    """Publish the pool's bounds so the series exist before the first query."""
+    db_client_connection_max.labels(POOL_NAME).set(size + max_overflow)
+    set_pool_usage(used=0, idle=0)
+    db_client_connection_pending_requests.labels(POOL_NAME)
+    db_client_connection_timeouts.labels(POOL_NAME)
+    db_client_connection_wait_time.labels(POOL_NAME)
+
+
+def set_pool_usage(used: int, idle: int) -> None:
+    db_client_connections.labels(POOL_NAME, "used").set(used)
+    db_client_connections.labels(POOL_NAME, "idle").set(idle)
+
+
+class _GcCounts:
+    """The ``python_gc_*`` counters in multiprocess mode, summed over the workers.
+
+    prometheus_client's GC collector reads only the scraping process, so each
+    worker adds what ``gc.get_stats()`` moved since its last flush (after each
+    request and scrape; never from a GC callback, which could deadlock on the
+    multiprocess files' lock).
+    """
+
+    # prometheus_client's names and help texts, so both modes expose the same series.
+    KEYS = (
+        ("collected", "python_gc_objects_collected", "Objects collected during gc"),
+        (
+            "uncollectable",
+            "python_gc_objects_uncollectable",
+            "Uncollectable objects found during GC",
+        ),
+        ("collections", "python_gc_collections", "Number of times this generation was collected"),
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen = gc.get_stats()
+        self._counters = (
+            {key: Counter(name, doc, ["generation"], registry=None) for key, name, doc in self.KEYS}
+            if MULTIPROCESS
+            else {}
+        )
+        for counter in self._counters.values():  # every series exists from the start
+            for generation in range(len(self._seen)):
+                counter.labels(str(generation))
+
+    def flush(self) -> None:
+        if not self._counters or not self._lock.acquire(blocking=False):
+            return
+        try:
+            now = gc.get_stats()
+            for generation, (current, before) in enumerate(zip(now, self._seen, strict=True)):
+                for key, counter in self._counters.items():
+                    if current[key] > before[key]:
+                        counter.labels(str(generation)).inc(current[key] - before[key])
+            self._seen = now
+        finally:
+            self._lock.release()
+
+
+_gc_counts = _GcCounts()
+
+
+class ServerProcesses(Collector):
+    """The ``process_*`` metrics of the gunicorn master and of each worker, by ``pid``.
+
+    prometheus_client has no process collector in multiprocess mode, and the
+    worker answering the scrape speaks for all of them, so it reads their
+    ``/proc`` entries (Linux only, as prometheus_client's own collector).
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        master = os.getppid()
+        families: dict[str, Metric] = {}
+        for pid in (master, *_children(master)):
+            reader = ProcessCollector(pid=functools.partial(int, pid), registry=None)
+            for family in reader.collect():
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return list(families.values())
+
+
+def _children(parent: int) -> list[int]:
+    found: list[int] = []
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), "rb") as stat:
+                # "pid (comm) state ppid ...", and comm may contain spaces.
+                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+@functools.cache
+def _multiprocess_scrape(pid: int) -> MultiprocessScrape:  # one per worker
+    return MultiprocessScrape(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def exposition(accept: str | None) -> tuple[bytes, str]:
+    """The body and content type of a scrape, in the format the scraper asked for."""
+    encoder, content_type = choose_encoder(accept or "")
+    if not MULTIPROCESS:
+        return encoder(REGISTRY), content_type
+    _gc_counts.flush()
+    processes = CollectorRegistry()
+    processes.register(ServerProcesses())
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    try:
+        merged = _multiprocess_scrape(os.getpid()).render(openmetrics)
+    except Unsupported:
+        MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
+        return encoder(processes), content_type
+    # The process families come last, with OpenMetrics' "# EOF".
+    return merged.encode() + encoder(processes), content_type

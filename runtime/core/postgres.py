@@ -1,0 +1,186 @@
+"""PostgreSQL connections with a deadline on every round trip (README.md, "Database").
+
+PostgreSQL ends a slow statement itself (``statement_timeout``) and libpq
+bounds opening a connection (``connect_timeout``), but nothing bounds the wait
+for an answer that never comes: libpq has no read timeout, and TCP notices a
+peer that vanished only after many minutes of retransmissions. A database
+host that dies or drops off the network would hold requests, and the pool's
+connections, for that long. So every wait for the server here has a
+deadline, as a socket read timeout would: past it, the connection's socket
+is shut down, psycopg fails the operation as a lost connection (raised as
+``NoAnswer``), the pool discards the connection and the request gets 503.
+
+- A statement (and a commit or rollback) may take DB_STATEMENT_TIMEOUT +
+  DB_CONNECT_TIMEOUT: the server cancels it at the first, the second allows
+  for the network.
+- Checking a pooled connection before use (``checking``) may take
+  DB_CONNECT_TIMEOUT, as opening one may.
+
+On a real network, TCP keepalives and ``tcp_user_timeout`` (``libpq_options``)
+also close connections whose peer is gone, before a request picks them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg.abc import PQGen
+from psycopg.rows import TupleRow
+
+from .config import Settings
+
+# Probes of an idle connection: the first after 30 s of silence, then every
+# 10 s (libpq's keepalives_* parameters). A probe or any data left
+# unacknowledged for as long as a statement may take closes the connection
+# (tcp_user_timeout), before three probes would.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
+
+
+class NoAnswer(psycopg.OperationalError):
+    """The database did not answer within the round trip's deadline."""
+
+
+def statement_deadline(settings: Settings) -> float:
+    return settings.db_statement_timeout + settings.db_connect_timeout
+
+
+def libpq_options(settings: Settings) -> dict[str, Any]:
+    """psycopg's connection parameters beyond where to connect: those of
+    ``DATABASE_URL``'s query string, then timeouts, keepalives and the service's name."""
+    return {
+        **dict(settings.database.options),
+        # libpq counts whole seconds and treats anything below 2 as 2.
+        "connect_timeout": max(2, math.ceil(settings.db_connect_timeout)),
+        "options": f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}",
+        "application_name": settings.service_name,
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE,
+        "keepalives_interval": KEEPALIVE_INTERVAL,
+        "keepalives_count": KEEPALIVE_COUNT,
+        "tcp_user_timeout": int(statement_deadline(settings) * 1000),
+    }
+
+
+class Deadline:
+    """One wait's deadline; ``fire`` shuts the socket down if the wait is still on."""
+
+    __slots__ = ("done", "fileno", "fired")
+
+    def __init__(self, fileno: int) -> None:
+        self.fileno = fileno
+        self.done = False
+        self.fired = False
+
+    def fire(self) -> None:
+        if self.done:
+            return
+        self.fired = True
+        # A second descriptor of the same socket: shutting it down wakes the
+        # waiting poll with end-of-file, and the connection's own descriptor
+        # stays open until psycopg closes it.
+        with contextlib.suppress(OSError):
+            duplicate = os.dup(self.fileno)
+            with socket.socket(fileno=duplicate) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One thread per process that fires the deadlines of blocking waits.
+
+    It looks ten times a second, whether or not a wait is under way: waking it
+    for each wait would cost a thread switch per database round trip, and
+    deadlines are seconds long, so a tenth of a second late is on time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._order = itertools.count()
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def watch(self, fileno: int, seconds: float) -> Iterator[Deadline]:
+        deadline = Deadline(fileno)
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this (forked) process
+                self._pid, self._heap = os.getpid(), []
+                threading.Thread(target=self._run, name="db-deadlines", daemon=True).start()
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), deadline))
+        try:
+            yield deadline
+        finally:
+            with self._lock:  # never fires once this returns
+                deadline.done = True
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.1)
+            with self._lock:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
+                    heapq.heappop(self._heap)[2].fire()
+                if len(self._heap) > 1024:  # finished waits behind a long one
+                    self._heap = [entry for entry in self._heap if not entry[2].done]
+                    heapq.heapify(self._heap)
+
+
+_watchdog = _Watchdog()
+
+
+def no_answer(seconds: float) -> NoAnswer:
+    return NoAnswer(f"no answer from the database within {seconds:g}s")
+
+
+class Deadlines:
+    """The deadlines of a connection's waits for the server."""
+
+    statement_deadline = 60.0
+    check_deadline = 10.0
+    _checking = False
+
+    def set_deadlines(self, settings: Settings) -> None:
+        self.statement_deadline = statement_deadline(settings)
+        self.check_deadline = settings.db_connect_timeout
+
+    @contextlib.contextmanager
+    def checking(self) -> Iterator[None]:
+        """Round trips in this block are a check of the connection."""
+        self._checking = True
+        try:
+            yield
+        finally:
+            self._checking = False
+
+    @property
+    def wait_deadline(self) -> float:
+        return self.check_deadline if self._checking else self.statement_deadline
+
+
+class Connection(Deadlines, psycopg.Connection[TupleRow]):
+    """psycopg's connection; every wait for the server has a deadline."""
+
+    @classmethod
+    def open(cls, settings: Settings, conninfo: str = "", **kwargs: Any) -> Connection:
+        connection = cls.connect(conninfo, **kwargs)
+        connection.set_deadlines(settings)
+        return connection
+
+    def wait(self, gen: PQGen[Any], *args: Any, **kwargs: Any) -> Any:
+        seconds = self.wait_deadline
+        with _watchdog.watch(self.pgconn.socket, seconds) as deadline:
+            try:
+                return super().wait(gen, *args, **kwargs)
+            except psycopg.OperationalError as error:
+                if deadline.fired:
+                    raise no_answer(seconds) from error
+                raise

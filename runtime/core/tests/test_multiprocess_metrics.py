@@ -1,0 +1,104 @@
+"""The multiprocess ``/metrics`` body is what prometheus_client renders for the same files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from . import runtime_module
+
+multiprocess = runtime_module("multiprocess")
+MultiprocessScrape, Unsupported = multiprocess.MultiprocessScrape, multiprocess.Unsupported
+
+# One worker's metrics, written as worker ``pid`` in ``phase`` 1 or 2 (a later
+# phase reopens the same files, updates values and appends new series).
+WORKER = """
+import sys
+from prometheus_client import Counter, Gauge, Histogram, Summary, values
+
+pid, phase = int(sys.argv[1]), int(sys.argv[2])
+values.ValueClass = values.MultiProcessValue(process_identifier=lambda: pid)
+jobs = Counter("jobs", 'Jobs "done"\\\\ and\\nmore', ["kind"])
+jobs.labels('a"b\\\\c\\nd').inc(pid)
+jobs.labels("plain").inc(1.5)
+if pid != 2:
+    jobs.labels(f"only{pid}").inc(1e21)
+for mode in ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
+             "mostrecent", "livemostrecent"):
+    gauge = Gauge(f"g_{mode}", "A gauge.", ["x"], multiprocess_mode=mode)
+    gauge.labels("1").set(pid * (-1 if pid % 2 else 1) * phase)
+    gauge.labels(f"p{pid % 2}").set(float("inf") if pid == 3 else 1234567.5)
+Summary("latency", "A summary.").observe(pid)
+histogram = Histogram("h", "A histogram.", ["route"], buckets=(0.1, 1, 10))
+histogram.labels("x").observe(pid / 2)
+histogram.labels(f"y{pid}").observe(100)
+Histogram("bare", "No labels.").observe(0.3 * phase)
+if phase == 2:
+    histogram.labels("late").observe(0.05)
+    Counter("late", "Appears in phase 2.").inc()
+"""
+
+
+def write(directory: Path, pid: int, phase: int = 1) -> None:
+    subprocess.run(
+        [sys.executable, "-c", WORKER, str(pid), str(phase)],
+        env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        check=True,
+    )
+
+
+def expected(directory: Path, openmetrics: bool) -> list[str]:
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    body = (generate_openmetrics if openmetrics else generate_latest)(registry).decode()
+    return sorted(body.splitlines())
+
+
+def rendered(scrape: Any, openmetrics: bool) -> list[str]:
+    return sorted((scrape.render(openmetrics) + ("# EOF\n" if openmetrics else "")).splitlines())
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_the_body_matches_prometheus_client_as_workers_come_and_go(
+    tmp_path: Path, openmetrics: bool
+) -> None:
+    for pid in (1, 2, 3):
+        write(tmp_path, pid)
+    scrape = MultiprocessScrape(str(tmp_path))
+    first = rendered(scrape, openmetrics)
+    assert first == expected(tmp_path, openmetrics)
+    assert 'jobs_total{kind="a\\"b\\\\c\\nd"} 6.0' in first
+    assert 'bare_bucket{le="+Inf"} 3.0' in first
+
+    write(tmp_path, 2, phase=2)  # new values and new series in a file already read
+    write(tmp_path, 4)  # a new worker
+    again = rendered(scrape, openmetrics)
+    assert again == expected(tmp_path, openmetrics)
+    assert again != first
+    assert 'h_bucket{le="0.1",route="late"} 1.0' in again
+
+    # Its live gauges go, its counts stay.
+    mark_process_dead(3, str(tmp_path))  # type: ignore[no-untyped-call]
+    want = expected(tmp_path, openmetrics)
+    # A worker's file, created but not yet sized (prometheus_client fails on it).
+    (tmp_path / "gauge_all_9.db").touch()
+    last = rendered(scrape, openmetrics)
+    assert last == want
+    assert not any('pid="3"' in line for line in last if line.startswith("g_liveall"))
+    assert any('pid="3"' in line for line in last if line.startswith("g_all"))
+
+
+def test_what_it_does_not_know_is_left_to_prometheus_client(tmp_path: Path) -> None:
+    write(tmp_path, 1)
+    (tmp_path / "histogram_1.db").rename(tmp_path / "gaugehistogram_1.db")
+    scrape = MultiprocessScrape(str(tmp_path))
+    with pytest.raises(Unsupported):
+        scrape.render(openmetrics=False)

@@ -1,0 +1,101 @@
+"""The FastAPI application the service's own routers join: logging, tracing,
+the request pipeline, the error handlers, the service's own routes, the JSON
+body rules, and a lifespan that makes the database and the background-task
+tracker and closes them in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, params
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from . import handlers, middleware, probes
+from .config import get_settings
+from .database import Database
+from .json_body import is_json_media_type, parse_json
+from .logging import configure_logging, get_logger
+from .tasks import BackgroundTasks
+from .tracing import configure_tracing, shutdown_tracing
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any] | None]]
+
+log = get_logger(__name__)
+
+
+async def json_body_rules(request: Request) -> None:
+    """The contract's rules for every route that takes a JSON body (docs/contract.md,
+    section 3), whichever router it is on: another media type, or none, is a 415;
+    the body is one JSON text as RFC 8259 defines it, in UTF-8, or a 400.
+
+    FastAPI itself hands a body of another media type to validation (a 422),
+    and its ``json.loads`` also takes a byte-order mark, UTF-16, ``NaN`` and
+    ``Infinity``; a body it cannot parse at all never gets here (a 400 already).
+    """
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None or isinstance(body_field.field_info, params.Form):
+        return
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise HTTPException(status_code=415)
+    try:
+        parse_json(await request.body())
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", error.pos), "msg": error.msg}]
+        ) from None
+
+
+def get_tasks(request: Request) -> BackgroundTasks:
+    tasks: BackgroundTasks = request.state.tasks
+    return tasks
+
+
+# Work that outlives the request: the lifespan waits for it at shutdown.
+Tasks = Annotated[BackgroundTasks, Depends(get_tasks)]
+
+
+def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) -> FastAPI:
+    """The application; add your routers to it. ``lifespan`` is your own, run inside
+    the service's (the database is open for all of it); ``options`` go to FastAPI."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings)
+
+    @asynccontextmanager
+    async def service_lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        database = Database.from_settings(settings)
+        tasks = BackgroundTasks()
+        log.info("startup complete", service=settings.service_name, version=app.version)
+        try:
+            if lifespan is None:
+                yield {"database": database, "tasks": tasks}
+            else:
+                async with lifespan(app) as state:
+                    yield {**(state or {}), "database": database, "tasks": tasks}
+        finally:
+            # uvicorn has already waited for in-flight requests.
+            await tasks.drain(timeout=settings.graceful_timeout)
+            await database.dispose()
+            log.info("shutdown complete")
+            shutdown_tracing()
+
+    development = settings.environment == "development"
+    options.setdefault("docs_url", "/docs" if development else None)
+    options.setdefault("redoc_url", None)
+    app = FastAPI(
+        title=title,
+        version=settings.service_version,
+        lifespan=service_lifespan,
+        dependencies=[Depends(json_body_rules), *options.pop("dependencies", ())],
+        # The request pipeline makes the server span and the metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        **options,
+    )
+    app.include_router(probes.router)
+    handlers.install(app)
+    middleware.install(app, settings)
+    return app

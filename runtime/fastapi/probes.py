@@ -1,0 +1,47 @@
+"""The routes every service has (docs/contract.md, section 3): liveness,
+readiness, the Prometheus scrape, and ``GET /``, what is running here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from . import build, readiness
+from .config import get_settings
+from .database import Database
+from .metrics import exposition
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def about() -> dict[str, str]:
+    """The cheapest real request: counted, logged and traced, touching nothing."""
+    return {"service": build.DISTRIBUTION, "version": get_settings().service_version}
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    body, status = readiness.draining() or await _check(request.state.database)
+    return JSONResponse(body, status_code=status)
+
+
+async def _check(database: Database) -> readiness.Answer:
+    timeout = get_settings().ready_timeout
+    try:
+        await database.ping(timeout)
+        check = readiness.passed()
+    except Exception as exc:
+        check = readiness.failed(exc, timeout)
+    return readiness.answer({"database": check})
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    body, content_type = exposition(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})

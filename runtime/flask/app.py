@@ -1,0 +1,62 @@
+"""What the kit's runtime adds to a Flask application (``init_app``): logging,
+tracing, the request pipeline, the error handlers, the service's own routes,
+the database, background work, and JSON bodies read as the contract says."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from flask import Flask, Request
+from flask.json.provider import DefaultJSONProvider
+
+from . import handlers, middleware, probes, server, tasks
+from .config import Settings, get_settings
+from .database import Database
+from .json_body import parse_json
+from .logging import configure_logging, get_logger
+from .tracing import configure_tracing
+
+log = get_logger(__name__)
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Bodies are one JSON text as RFC 8259 defines it, in UTF-8 (docs/contract.md,
+    section 3): the standard library's parser alone also takes a byte-order mark,
+    UTF-16, ``NaN`` and ``Infinity``."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return parse_json(s.encode() if isinstance(s, str) else s)
+
+
+class JsonRequest(Request):
+    """``request.get_json()``: 415 for a body that is not JSON by its media type
+    (Flask's own answer), 400 ``invalid_json`` for one that does not parse."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> NoReturn:
+        if e is None:
+            super().on_json_loading_failed(e)
+        raise handlers.InvalidJson() from e
+
+
+def init_app(app: Flask, settings: Settings | None = None) -> None:
+    """Call it in your app factory, before registering your blueprints; ``settings``
+    are the environment's (``get_settings()``) unless given."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings)
+
+    # Larger bodies are refused with 413 before they are read.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_bytes
+    app.json = JsonProvider(app)
+    app.request_class = JsonRequest
+
+    database = Database.from_settings(settings)
+    database.init_app(app)
+    # Run last registered first, at worker exit: the background work, then the pool.
+    server.on_exit(database.dispose)
+    server.on_exit(lambda: tasks.drain(settings.graceful_timeout))
+
+    app.register_blueprint(probes.bp)
+    handlers.install(app)
+    middleware.install(app, settings)
+    log.info("startup complete", service=settings.service_name, version=settings.service_version)

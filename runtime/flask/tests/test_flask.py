@@ -1,0 +1,80 @@
+"""The runtime in a Flask application of its own: what the service's own tests
+cannot set up (a limit of one request, a view that fails)."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+from sqlalchemy.pool import QueuePool
+
+from sqlalchemy import text
+
+from . import runtime_module
+
+app_module, config, database = (runtime_module(name) for name in ("app", "config", "database"))
+middleware = runtime_module("middleware")
+
+
+def application(**environ: str) -> Flask:
+    app = Flask(__name__)
+    app_module.init_app(
+        app,
+        config.Settings.from_env(
+            {"DATABASE_URL": "sqlite://", "OTEL_TRACES_EXPORTER": "none", **environ}
+        ),
+    )
+    return app
+
+
+def test_requests_beyond_max_in_flight_are_refused_at_once() -> None:
+    app = application(MAX_IN_FLIGHT="1")
+    entered, release = threading.Event(), threading.Event()
+
+    @app.get("/test/slow")
+    def slow() -> str:
+        entered.set()
+        release.wait(10)
+        return "done"
+
+    first: dict[str, int] = {}
+    worker = threading.Thread(
+        target=lambda: first.update(status=app.test_client().get("/test/slow").status_code)
+    )
+    worker.start()
+    try:
+        assert entered.wait(10)
+        refused = app.test_client().get("/test/slow")
+        assert refused.status_code == 503
+        assert refused.get_json()["error"] == "overloaded"
+        assert refused.headers["Retry-After"] == "1"
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        release.set()
+        worker.join(10)
+    assert first["status"] == 200
+
+
+def test_a_failing_view_is_a_json_500_and_releases_its_connection() -> None:
+    app = application()
+
+    @app.get("/test/fails-after-a-query")
+    def fails_after_a_query() -> str:
+        database.get_session().execute(text("SELECT 1"))
+        raise RuntimeError("boom")
+
+    pool = app.extensions[database.EXTENSION].engine.pool
+    assert isinstance(pool, QueuePool)
+    response = app.test_client().get("/test/fails-after-a-query")
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "internal_error"
+    assert "boom" not in response.get_data(as_text=True)
+    assert pool.checkedin() == 1
+    assert pool.checkedout() == 0
+
+
+def test_route_templates_are_written_the_openapi_way() -> None:
+    template = middleware.route_template
+    assert template("/api/items/<int(min=1, max=9):item_id>") == "/api/items/{item_id}"
+    assert template("/a/<x>/b/<path:rest>") == "/a/{x}/b/{rest}"
+    assert template("/api/items") == "/api/items"

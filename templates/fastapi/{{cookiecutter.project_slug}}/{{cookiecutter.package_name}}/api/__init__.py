@@ -1,0 +1,1 @@
+"""The service's API: one module per resource, each with its router."""
