@@ -1,0 +1,85 @@
+"""Contract section 8: lifecycle and shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from kit.http import slow_post_json
+from kit.metrics import samples
+from tests.conformance.helpers import access_lines, scrape
+from tests.conftest import Boot
+
+pytestmark = pytest.mark.boot
+
+
+def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> None:
+    drain = 1.0
+    service = boot(DRAIN_DELAY=str(drain))
+    trace_ids = [uuid.uuid4().hex for _ in range(3)]
+    for trace_id in trace_ids:
+        httpx.get(
+            service.base_url + "/api/items",
+            headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+        )
+
+    slow: dict[str, Any] = {}
+    upload_seconds = 2.5
+    upload = threading.Thread(
+        target=lambda: slow.update(
+            response=slow_post_json(
+                service.port,
+                "/api/items",
+                {"name": "in flight at SIGTERM"},
+                seconds=upload_seconds,
+                headers={"X-Request-ID": "in-flight"},
+            )
+        )
+    )
+    upload.start()
+    time.sleep(0.3)
+
+    service.signal(15)
+    signalled = time.monotonic()
+    ready_codes = []
+    while time.monotonic() - signalled < 0.3:
+        ready_codes.append(
+            (time.monotonic() - signalled, httpx.get(service.base_url + "/ready").status_code)
+        )
+    first_503 = next(t for t, code in ready_codes if code == 503)
+    assert first_503 < 0.1
+    assert all(code == 503 for t, code in ready_codes if t >= first_503)
+    assert samples(scrape(service).text, "service_ready")[0].value == 0
+    assert httpx.get(service.base_url + "/healthz").status_code == 200
+
+    # After the drain delay the listener is closed: refused, not left hanging. A connection
+    # the kernel queued in the backlog just before the close is reset instead of refused.
+    refused_at = None
+    while time.monotonic() - signalled < drain + 2:
+        try:
+            httpx.get(service.base_url + "/healthz", timeout=httpx.Timeout(1.0, connect=0.5))
+        except (httpx.ConnectError, httpx.ReadError) as error:
+            assert isinstance(error, httpx.ConnectError) or "reset" in str(error).lower(), error
+            refused_at = time.monotonic() - signalled
+            break
+        time.sleep(0.05)
+    assert refused_at is not None and refused_at >= drain - 0.1
+
+    status = service.wait(timeout=upload_seconds + drain + 2)
+    upload.join()
+    assert status == 0
+    assert slow["response"].status == 201
+    assert slow["response"].json()["name"] == "in flight at SIGTERM"
+
+    # Every finished request's span was exported before the exit.
+    for trace_id in trace_ids:
+        assert any(s.trace_id == trace_id for s in service.sink.snapshot())
+    (in_flight,) = access_lines(service, "in-flight")
+    assert any(s.span_id == in_flight["span_id"] for s in service.sink.snapshot())
+    service.log_lines()  # every line, up to the last one, is JSON
+    assert service.stderr_text() == ""
