@@ -188,12 +188,12 @@ DISTRIBUTION = {distribution}  # the project's name in pyproject.toml
 KIT_VERSION = {kit_version}
 CONTRACT_VERSION = {contract_version}  # docs/contract.md
 LAYERS = ({layers})
-THREADED = "wsgi" in LAYERS  # WSGI on gunicorn's threads, or else asyncio
 '''
 
 
 def kit_version(kit_root: Path) -> str:
-    return str(tomllib.loads((kit_root / "pyproject.toml").read_text("utf-8"))["project"]["version"])
+    project = tomllib.loads((kit_root / "pyproject.toml").read_text("utf-8"))["project"]
+    return str(project["version"])
 
 
 def contract_version(kit_root: Path) -> str:

@@ -155,10 +155,12 @@ def procfile(project: Path) -> dict[str, list[str]]:
     return {name: shlex.split(command) for name, command in procfile_lines(project).items()}
 
 
-def setting_defaults(config_py: Path) -> dict[str, Any]:
-    """Defaults of the environment variables read in config.py: ``env.kind("NAME", default)``."""
+def setting_defaults(runtime: Path) -> dict[str, Any]:
+    """Defaults of the environment variables the runtime's settings read
+    (config.py and what it calls): ``env.kind("NAME", default)``."""
     defaults: dict[str, Any] = {}
-    for node in ast.walk(ast.parse(config_py.read_text())):
+    trees = [ast.parse(path.read_text()) for path in sorted(runtime.glob("*.py"))]
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

@@ -112,6 +112,12 @@ class Service(process.Service):
 
     sink: OtlpSink | None  # where the process exports its spans, once the tests set it
 
+    @property
+    def spans(self) -> OtlpSink:
+        """The sink of the process's spans; a service booted without one fails here."""
+        assert self.sink is not None, "this service exports its spans nowhere"
+        return self.sink
+
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=kwargs.pop("timeout", 10.0), **kwargs)
 

@@ -528,8 +528,10 @@ def test_ports_probes_and_shutdown_timings_agree_across_every_file(
     generated: Path, manifests: dict[str, list[dict[str, Any]]]
 ) -> None:
     package = generated.name.replace("-", "_")  # the default answers' package name
-    defaults = setting_defaults(generated / package / "config.py")
-    margin: int = module_constant(generated / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
+    defaults = setting_defaults(generated / package / "runtime")
+    margin: int = module_constant(
+        generated / package / "runtime" / "gunicorn.py", "SHUTDOWN_MARGIN"
+    )
     port = int(defaults["PORT"])
     mismatches: list[str] = []
 
@@ -673,7 +675,8 @@ def test_gunicorn_accepts_its_config_with_the_deployed_settings(
         (key.strip(), value.strip())
         for key, _, value in (line.partition("=") for line in printed.stdout.splitlines())
     )
-    margin: int = module_constant(project.path / "gunicorn.conf.py", "SHUTDOWN_MARGIN")
+    runtime = project.path / project.package / "runtime"
+    margin: int = module_constant(runtime / "gunicorn.py", "SHUTDOWN_MARGIN")
     assert int(config["graceful_timeout"]) == math.ceil(float(env["GRACEFUL_TIMEOUT"])) + margin
     assert f"0.0.0.0:{env.get('PORT', '8000')}" in config["bind"]
 

@@ -9,11 +9,13 @@ import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
+from kit.deadcode import unused
 from kit.render import FRAMEWORKS, KIT_ROOT, render
 
 pytestmark = pytest.mark.render
@@ -58,11 +60,15 @@ def test_defaults_render_a_complete_project(framework: str, tmp_path: Path) -> N
         "Makefile",
         "README.md",
         "gunicorn.conf.py",
-        "example_service/logging.py",
-        "example_service/tracing.py",
-        "example_service/metrics.py",
-        "example_service/config.py",
-        "tests",
+        "docs/contract.md",
+        "example_service/runtime/__init__.py",
+        "example_service/runtime/build.py",
+        "example_service/runtime/pipeline.py",
+        "example_service/runtime/logging.py",
+        "example_service/runtime/tracing.py",
+        "example_service/runtime/metrics.py",
+        "example_service/runtime/config.py",
+        "tests/runtime/__init__.py",
     ):
         assert (project / required).exists(), required
     assert_clean(project)
@@ -171,16 +177,120 @@ def test_the_root_lists_exactly_the_templates_that_exist() -> None:
     assert set(listed) == set(FRAMEWORKS)
     for entry in listed.values():
         assert (KIT_ROOT / entry["path"] / "cookiecutter.json").is_file()
-        assert (KIT_ROOT / entry["path"] / "hooks").resolve() == KIT_ROOT / "hooks"
+        for hook in ("pre_gen_project.py", "post_gen_project.py"):
+            assert (KIT_ROOT / entry["path"] / "hooks" / hook).is_file(), hook
+
+
+def test_the_kit_holds_no_symbolic_links() -> None:
+    # A checkout without them (Windows, core.symlinks=false) and the
+    # repository's zip archive would hold small text files instead.
+    tracked = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=KIT_ROOT, capture_output=True, text=True, check=True
+    )
+    links = [line.split("\t", 1)[1] for line in tracked.stdout.splitlines() if line[:6] == "120000"]
+    assert not links, links
+    on_disk = [
+        path
+        for path in KIT_ROOT.rglob("*")
+        if path.is_symlink() and not {".venv", ".tools", ".git"} & set(path.parts)
+    ]
+    assert not on_disk, on_disk
+
+
+def kit_files() -> list[str]:
+    """The kit's files as a clone has them: tracked, or new and not ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=KIT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [name for name in listed.stdout.splitlines() if (KIT_ROOT / name).is_file()]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_repositorys_zip_archive_renders_a_complete_project(
+    framework: str, tmp_path: Path
+) -> None:
+    # As a code host's download: one top-level folder, regular files only.
+    archive = tmp_path / "kit.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("observability-kit-main/", "")
+        for name in kit_files():
+            zipped.write(KIT_ROOT / name, f"observability-kit-main/{name}")
+    config = tmp_path / "cookiecutterrc.yaml"
+    config.write_text(f"cookiecutters_dir: {tmp_path / 'unzipped'}\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config),
+            "--directory",
+            f"templates/{framework}",
+            "-o",
+            str(tmp_path / "out"),
+            str(archive),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "out" / "example-service"
+    fresh = render(framework, tmp_path / "fresh")
+    assert sorted(p.relative_to(project) for p in project.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()
+    )
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_the_projects_resilience_harness_is_the_kits_own(framework: str, tmp_path: Path) -> None:
     project = render(framework, tmp_path)
+    harness = project / "tests" / "runtime" / "resilience"
     for module in ("process.py", "faultproxy.py", "postgres.py"):
-        copy = project / "tests" / "resilience" / module
-        assert copy.read_bytes() == (KIT_ROOT / "kit" / module).read_bytes(), module
-    assert (project / "tests" / "resilience" / "test_resilience.py").is_file()
+        assert (harness / module).read_bytes() == (KIT_ROOT / "kit" / module).read_bytes(), module
+    assert (harness / "test_resilience.py").is_file()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_runtime_is_the_kits_own_and_names_its_build(framework: str, tmp_path: Path) -> None:
+    project = render(framework, tmp_path, project_name="Shop API", package_name="shop")
+    layers = json.loads((KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text())
+    runtime, copied = project / "shop" / "runtime", 0
+    for layer in layers["_runtime"]:
+        root = KIT_ROOT / "runtime" / layer
+        for source in (p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
+            relative = source.relative_to(root)
+            if relative.parts[0] == "tests":
+                copy = project / "tests" / "runtime" / Path(*relative.parts[1:])
+            else:
+                copy = runtime / relative
+            # Verbatim: the same bytes in every project, whatever its names.
+            assert copy.read_bytes() == source.read_bytes(), relative
+            copied += 1
+    assert (
+        copied
+        == len(list(runtime.rglob("*.py")))
+        - 1
+        + len(list((project / "tests" / "runtime").glob("*.py")))
+        + len(list((project / "tests" / "runtime" / "resilience").glob("*.py")))
+        - 3
+    )
+    build: dict[str, object] = {}
+    exec((runtime / "build.py").read_text(), build)
+    assert build["DISTRIBUTION"] == "shop-api"
+    assert build["LAYERS"] == tuple(layers["_runtime"])
+    assert (
+        build["KIT_VERSION"]
+        == tomllib.loads((KIT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    )
+    assert f"Version {build['CONTRACT_VERSION']}." in (KIT_ROOT / "docs/contract.md").read_text()
+    assert (project / "docs" / "contract.md").read_bytes() == (
+        KIT_ROOT / "docs" / "contract.md"
+    ).read_bytes()
 
 
 # Names of modules that the projects' dependencies install (hooks/dependency_modules.txt).
@@ -207,43 +317,84 @@ def test_package_names_that_shadow_a_dependency_are_refused(
     assert not any(tmp_path.iterdir())
 
 
-def used_modules(project: Path, package: str) -> set[str]:
-    """The package's modules that the service's code imports or names (as
-    gunicorn's ``worker_class`` or Django's settings do); tests do not count."""
-    used: set[str] = set()
-    for path in project.rglob("*.py"):
-        if "tests" in path.relative_to(project).parts:
+def runtime_imports(project: Path, path: Path, package: str) -> set[tuple[str, str]]:
+    """``(module, name)`` of each import of the runtime in ``path``; ``module`` is
+    the part after ``<package>.runtime`` ("" for the runtime package itself)."""
+    here = list(path.relative_to(project).parent.parts)
+    runtime = f"{package}.runtime"
+    found: set[tuple[str, str]] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                parts = (node.module or "").split(".")
-                if node.level or parts[0] == package:
-                    used.update(parts, (alias.name for alias in node.names))
-            elif isinstance(node, ast.Import):
-                used.update(
-                    part
-                    for alias in node.names
-                    if alias.name.split(".")[0] == package
-                    for part in alias.name.split(".")
-                )
-            elif isinstance(node, ast.Constant) and str(node.value).startswith(package + "."):
-                used.update(str(node.value).split("."))
-    return used
+        base = here[: len(here) - node.level + 1] if node.level else []
+        module = ".".join([*base, *filter(None, [node.module])])
+        for alias in node.names:
+            if module == runtime or module.startswith(runtime + "."):
+                found.add((module.removeprefix(runtime).lstrip("."), alias.name))
+            elif f"{module}.{alias.name}" == runtime:
+                found.add(("", "*"))
+    return found
+
+
+def user_files(project: Path) -> list[Path]:
+    """The project's Python files that are the user's: not the runtime and not its tests."""
+    return [
+        path
+        for path in sorted(project.rglob("*.py"))
+        if "runtime" not in path.relative_to(project).parts
+    ]
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_every_shared_module_a_project_gets_is_used(framework: str, tmp_path: Path) -> None:
+def test_the_users_code_and_the_runtime_meet_only_at_its_surface(
+    framework: str, tmp_path: Path
+) -> None:
     project = render(framework, tmp_path)
-    package = project.name.replace("-", "_")
-    layers = json.loads((KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text())
-    shared = {
-        module.stem
-        for layer in layers["_shared"]
-        for module in (
-            KIT_ROOT / "templates" / "_shared" / layer / "{{cookiecutter.package_name}}"
-        ).glob("*.py")
-        if module.stem != "__init__"
+    package = "example_service"
+    surface = set(runtime_surface(project / package / "runtime" / "__init__.py"))
+    # The runtime names its surface, and each name is importable from it.
+    assert surface
+    # The user's code imports the runtime's surface only, and the kit's settings
+    # modules that configuration files read (gunicorn's, Django's).
+    allowed_modules = {"", "gunicorn", "settings"}
+    imports = {
+        path.relative_to(project).as_posix(): runtime_imports(project, path, package)
+        for path in user_files(project)
     }
-    assert shared, "no shared modules found"
-    unused = shared - used_modules(project, package)
-    assert not unused, f"shared modules rendered into the {framework} project but unused: {unused}"
+    assert any(found for found in imports.values())
+    for name, found in imports.items():
+        for module, imported in found:
+            assert module in allowed_modules, f"{name} imports {module}"
+            if module == "":
+                assert imported in surface | {"*"}, f"{name}: {imported}"
+    # Nothing in the runtime imports the user's code.
+    for path in (project / package / "runtime").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                depth = len(path.relative_to(project / package / "runtime").parts)
+                assert node.level <= depth, f"{path}: from {'.' * node.level}{node.module}"
+                assert not (node.module or "").startswith(package), path
+            elif isinstance(node, ast.Import):
+                assert not any(alias.name.startswith(package) for alias in node.names), path
+
+
+def runtime_surface(init: Path) -> list[str]:
+    """The names the runtime's ``__init__`` maps to its modules (``_WHERE``)."""
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_WHERE":
+            return [key.value for key in node.value.keys]  # type: ignore[attr-defined]
+    raise AssertionError(f"no _WHERE in {init}")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_no_render_holds_dead_code(framework: str, tmp_path: Path) -> None:
+    project = render(framework, tmp_path)
+    assert unused(project) == []
+    # The check sees what it is for: a function nothing calls, in the
+    # runtime and in the user's code alike.
+    runtime = project / "example_service" / "runtime" / "pipeline.py"
+    runtime.write_text(runtime.read_text() + "\n\ndef forgotten() -> None:\n    pass\n")
+    models = next(project.rglob("models.py"))
+    models.write_text(models.read_text() + "\n\nclass Leftover:\n    pass\n")
+    assert [finding.split()[-1] for finding in unused(project)] == ["Leftover", "forgotten"]

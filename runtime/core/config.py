@@ -21,6 +21,7 @@ from functools import cache
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import build
+from .concurrency import concurrency
 
 # The service's own package: this runtime lives in ``<package>.runtime``.
 PACKAGE = __name__.split(".")[0]
@@ -52,7 +53,7 @@ class ConfigError(ValueError):
         self.variable = name
 
 
-class _Reader:
+class Reader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
@@ -171,7 +172,7 @@ class Tracing:
     otlp_protocol: str
 
     @classmethod
-    def from_env(cls, env: _Reader) -> Tracing:
+    def from_env(cls, env: Reader) -> Tracing:
         # Only the variables that apply are read.
         if env.choice("OTEL_SDK_DISABLED", "false", ("true", "false")) == "true":
             return cls(enabled=False, exporters=(), otlp_protocol="")
@@ -225,14 +226,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = _Reader(os.environ if environ is None else environ)
-        if build.THREADED:
-            web_threads = env.integer("WEB_THREADS", 8, minimum=3)
-            # Threaded workers keep two threads free to answer probes and refusals.
-            default_in_flight = web_threads - 2
-        else:
-            # One event loop per worker: there are no threads to size (WEB_THREADS).
-            web_threads, default_in_flight = 0, 100
+        env = Reader(os.environ if environ is None else environ)
+        web_threads, default_in_flight = concurrency(env)
         return cls(
             environment=env.string("ENVIRONMENT", "development"),
             port=env.integer("PORT", 8000, minimum=1),

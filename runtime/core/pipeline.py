@@ -119,12 +119,7 @@ class Exchange:
         self.admitted = True
         self._active: Any = None
         self._started = 0.0
-        self._token: Token[Exchange | None] = _current.set(self)
-
-    @property
-    def observed(self) -> bool:
-        """False for probes and the scrape."""
-        return self.span is not None
+        self._token: Token[Exchange | None] | None = _current.set(self)
 
     def observe(self, scheme: str, carrier: Carrier, getter: Getter[Carrier]) -> None:
         self._started = time.perf_counter()
@@ -148,13 +143,20 @@ class Exchange:
             self.span.record_exception(exception)
 
     def finish(self, status: int) -> None:
-        """The response is sent: record it, then forget the request in this context."""
+        """The response is made: record it, then forget the request in this context.
+
+        Only the first call counts (a response that failed as it was sent is
+        finished again, by the server layer's last resort).
+        """
+        token, self._token = self._token, None
+        if token is None:
+            return
         try:
             if self.span is not None:
                 self._record(status)
         finally:
             try:
-                _current.reset(self._token)
+                _current.reset(token)
             except ValueError:  # finished in another context than it began in
                 _current.set(None)
             # What the server writes next (closing the connection, reading the

@@ -1,32 +1,62 @@
-"""The route templates that name requests in spans, metrics and access lines
-alike, and a CLIENT span for each database statement (contract, section 6).
-
-The server span is the request middleware's (middleware.py); the tracer
-provider is created per worker, after fork (tracing.py, called by
-gunicorn.conf.py's ``post_fork``).
-"""
+"""The database as Django sees it: ``DATABASES["default"]`` from DATABASE_URL, on
+the worker's connection pool (backends/), a CLIENT span for each statement
+(docs/contract.md, section 6), and background work that gives its
+connections back."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.signals import connection_created
-from django.urls import ResolverMatch
 
-from . import tracing
+from . import tasks, tracing
+from .config import Settings
+from .postgres import libpq_options
 
-_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+BACKENDS = f"{__name__.rsplit('.', 1)[0]}.backends"
 
 
-def route_template(match: ResolverMatch | None) -> str:
-    """``api/items/<int:item_id>`` as the contract writes it, ``/api/items/{item_id}``;
-    empty when no route matched."""
-    if match is None:
-        return ""
-    return "/" + _CONVERTER.sub(r"{\1}", match.route)
+def database_settings(settings: Settings) -> dict[str, Any]:
+    """``DATABASE_URL`` as Django's ``DATABASES["default"]`` (README.md, "Database")."""
+    url = settings.database
+    # Connections go back to the worker's pool when a request ends, and the
+    # pool checks them before reuse (backends/pooling.py).
+    found: dict[str, Any] = {
+        "ENGINE": f"{BACKENDS}.postgresql",
+        "NAME": url.name,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+    }
+    if url.is_sqlite:
+        found["ENGINE"] = f"{BACKENDS}.sqlite3"
+        found["OPTIONS"] = {
+            # How long to wait for another connection's write lock.
+            "timeout": settings.db_statement_timeout,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL",
+        }
+        return found
+    found.update(
+        {"USER": url.user, "PASSWORD": url.password, "HOST": url.host, "PORT": url.port or ""}
+    )
+    found["OPTIONS"] = libpq_options(settings)
+    return found
+
+
+def spawn(work: Callable[[], object], name: str) -> Future[None]:
+    """Run ``work`` in the background (tasks.py); the database connections it
+    opens go back to the pool when it ends."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    return tasks.spawn(run, name)
 
 
 def trace_statement(
@@ -51,12 +81,8 @@ def trace_statement(
     return result
 
 
-def _trace_connection(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+def trace_connection(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """Receiver of ``connection_created``: trace the connection's statements."""
     # Django keeps one wrapper per thread and connects it again for each request.
     if trace_statement not in connection.execute_wrappers:
         connection.execute_wrappers.append(trace_statement)
-
-
-def instrument() -> None:
-    """Trace database statements (SQLite and PostgreSQL); idempotent."""
-    connection_created.connect(_trace_connection, dispatch_uid="trace-statements")

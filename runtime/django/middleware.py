@@ -1,53 +1,94 @@
-"""The service's middleware, outermost first (settings.MIDDLEWARE):
+"""The request pipeline (pipeline.py) in a Django project: the first entries of
+``MIDDLEWARE`` (settings.py), outermost first.
 
-1. ``RequestIdMiddleware``: the request id, on every response and log line.
+1. ``RequestMiddleware``: the request pipeline, and the contract's JSON body
+   for every error response, whichever view or middleware made it.
 2. ``ProbeMiddleware``: /healthz, /ready and /metrics, answered at once.
-3. ``RequestMiddleware``: the server span, load shedding, metrics, the access
-   line, and the answers to exceptions that are not bugs (a body too large,
-   the database down).
-4. ``AllowedHostsMiddleware``: requests for a host ALLOWED_HOSTS does not list
+3. ``AllowedHostsMiddleware``: requests for a host ALLOWED_HOSTS does not list
    are answered 400.
+
+Under them, at the WSGI boundary (wsgi.py), bodies are read alike whatever
+their framing.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import re
 from collections.abc import Callable
 
-import structlog
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import ResolverMatch
 
-from . import errors, probes
-from .access import record_request
+from . import probes
 from .config import get_settings
-from .metrics import active_requests
-from .request_id import HEADER, bind_request_id
-from .telemetry import route_template
-from .tracing import ENVIRON, ServerSpan
+from .errors import RETRY_AFTER
+from .handlers import KEPT_HEADERS, ErrorResponse, response_for_exception
+from .pipeline import Pipeline
+from .request_id import HEADER, request_id
+from .wsgi import ENVIRON
 
-GetResponse = Callable[[HttpRequest], HttpResponse]
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
-class RequestIdMiddleware:
-    """Takes the caller's ``X-Request-ID`` only when it is safe to log and echo.
+def route_template(match: ResolverMatch | None) -> str:
+    """``api/items/<int:item_id>`` as the contract writes it, ``/api/items/{item_id}``;
+    empty when no route matched."""
+    if match is None:
+        return ""
+    return "/" + _CONVERTER.sub(r"{\1}", match.route)
 
-    django-guid accepts either any value or only UUIDs; the contract's rule
-    is neither, so this is written out.
-    """
 
+class RequestMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
+        # gthread serves WEB_THREADS requests at once; MAX_IN_FLIGHT leaves
+        # threads free to answer probes and refusals.
+        self.pipeline = Pipeline(get_settings())
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = bind_request_id(request.headers.get(HEADER, ""))
-        response = self.get_response(request)
-        response[HEADER] = request_id
-        if not response.streaming and not response.has_header("Content-Length"):
-            # Spares gunicorn chunked encoding (CommonMiddleware would do it,
-            # but only after validating the host, which probes must not need).
-            response["Content-Length"] = str(len(response.content))
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        exchange = self.pipeline.begin(
+            request.method or "",
+            request.path,
+            request.scheme or "http",
+            request_id(request.headers.get(HEADER)),
+            request.META,
+            ENVIRON,
+        )
+        status = 500
+        try:
+            if exchange.admitted:
+                response = _as_contract_error(self.get_response(request))
+            else:
+                response = ErrorResponse(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
+            response[HEADER] = exchange.request_id
+            if isinstance(response, HttpResponse) and not response.has_header("Content-Length"):
+                # Spares gunicorn chunked encoding (CommonMiddleware would do it,
+                # but only after validating the host, which probes must not need).
+                response["Content-Length"] = str(len(response.content))
+            exchange.route = route_template(request.resolver_match)
+            status = response.status_code
+        finally:
+            exchange.finish(status)
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # None lets Django answer: Http404 and friends, and anything else as a
+        # 500 (handlers.log_unhandled_exception logs it first).
+        return response_for_exception(exception)
+
+
+def _as_contract_error(response: HttpResponseBase) -> HttpResponseBase:
+    """Django's own error pages (404, 405, 400 for a bad host, 403, 500) as the
+    contract's JSON errors; Django's debug pages stay as they are."""
+    if response.status_code < 400 or settings.DEBUG or isinstance(response, ErrorResponse):
+        return response
+    if response.get("Content-Type", "").startswith("application/json"):
+        return response
+    kept = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
+    return ErrorResponse(response.status_code, headers=kept)
 
 
 class ProbeMiddleware:
@@ -62,61 +103,13 @@ class ProbeMiddleware:
         self.get_response = get_response
         self.probes = probes.views()
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         probe = self.probes.get(request.path_info)
         if probe is None:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
-            return errors.method_not_allowed(("GET", "HEAD"))
-        # What a probe logs (a readiness change) is news of the process, not
-        # of this request: like the probe itself, it stays out of request logs.
-        structlog.contextvars.unbind_contextvars("request_id")
+            return ErrorResponse(405, headers={"Allow": "GET, HEAD"})
         return probe(request)
-
-
-class RequestMiddleware:
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-        # gthread serves WEB_THREADS requests at once; MAX_IN_FLIGHT leaves
-        # threads free to answer probes and refusals.
-        self.slots = threading.BoundedSemaphore(get_settings().max_in_flight)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        started = time.perf_counter()
-        method = request.method or ""
-        span = ServerSpan(method, request.path, request.scheme or "http", request.META, ENVIRON)
-        try:
-            if not self.slots.acquire(blocking=False):
-                response: HttpResponse = errors.overloaded()
-            else:
-                active = active_requests(method)
-                active.inc()
-                try:
-                    response = self.get_response(request)
-                finally:
-                    active.dec()
-                    self.slots.release()
-            self._record(request, response, span, time.perf_counter() - started)
-        finally:
-            span.end()
-        return response
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        # None lets Django answer: Http404 and friends through urls.py's
-        # handlers, anything else as a 500 (errors.log_unhandled_exception).
-        return errors.response_for_exception(exception)
-
-    def _record(
-        self, request: HttpRequest, response: HttpResponse, span: ServerSpan, seconds: float
-    ) -> None:
-        method = request.method or ""
-        status = response.status_code
-        error_type = ""
-        if status >= 500:
-            error_type = getattr(response, "error_code", "internal_error")
-        route = route_template(request.resolver_match)
-        span.finish(method, route, status, error_type)
-        record_request(method, route, request.path, status, error_type, seconds)
 
 
 class AllowedHostsMiddleware:
@@ -131,6 +124,6 @@ class AllowedHostsMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request.get_host()
         return self.get_response(request)

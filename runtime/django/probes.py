@@ -1,4 +1,5 @@
-"""Liveness, readiness and the Prometheus scrape (contract, section 3)."""
+"""Liveness, readiness and the Prometheus scrape (docs/contract.md, section 3),
+answered by ``middleware.ProbeMiddleware`` before any host check or URL."""
 
 from __future__ import annotations
 
@@ -50,7 +51,14 @@ class Readiness(HealthCheckView):  # type: ignore[misc]  # django-health-check h
             self.results = await asyncio.gather(
                 *(self._result(check, executor) for check in self.get_checks())
             )
-        return readiness.answer({_name(result.check): _status(result) for result in self.results})
+        return readiness.answer(
+            {_name(result.check): self._status(result) for result in self.results}
+        )
+
+    def _status(self, result: HealthCheckResult) -> dict[str, str]:
+        if result.error is None:
+            return readiness.passed()
+        return readiness.failed(result.error, self.ready_timeout)
 
     @contextmanager
     def get_executor(self) -> Iterator[Executor]:
@@ -75,12 +83,6 @@ def _name(check: HealthCheck) -> str:
     alias = getattr(check, "alias", "default")
     name = type(check).__name__.lower()
     return name if alias == "default" else f"{name}:{alias}"
-
-
-def _status(result: HealthCheckResult) -> dict[str, str]:
-    if result.error is None:
-        return {"status": "ok"}
-    return {"status": "error", "error": str(result.error)}
 
 
 def readiness_checks() -> list[type[HealthCheck]]:

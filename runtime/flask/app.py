@@ -12,7 +12,7 @@ from flask.json.provider import DefaultJSONProvider
 from . import handlers, middleware, probes, server, tasks
 from .config import Settings, get_settings
 from .database import Database
-from .json_body import parse_json
+from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
 from .tracing import configure_tracing
 
@@ -31,6 +31,10 @@ class JsonProvider(DefaultJSONProvider):
 class JsonRequest(Request):
     """``request.get_json()``: 415 for a body that is not JSON by its media type
     (Flask's own answer), 400 ``invalid_json`` for one that does not parse."""
+
+    @property
+    def is_json(self) -> bool:
+        return is_json_media_type(self.content_type)
 
     def on_json_loading_failed(self, e: ValueError | None) -> NoReturn:
         if e is None:

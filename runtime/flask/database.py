@@ -10,10 +10,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-
-from sqlalchemy import Engine, create_engine, text
 
 from . import engine
 from .config import Settings

@@ -1,5 +1,8 @@
-"""The request pipeline in a Flask application: the WSGI layer (wsgi.py),
-outermost, naming each request after the rule Flask matched.
+"""The request pipeline (pipeline.py) in a Flask application, as hooks around
+each request: it begins before any view, names the request after the rule
+Flask matched, and finishes once the response is made, after the access line
+and the histogram's exemplar, which carry the span's trace id. Under it, at
+the WSGI boundary (wsgi.py), bodies are read alike whatever their framing.
 
 Route templates are written the OpenAPI way in every signal, whatever Flask's
 rule syntax: ``/api/items/<int:item_id>`` is ``/api/items/{item_id}``
@@ -11,11 +14,14 @@ from __future__ import annotations
 import functools
 import re
 
-from flask import Flask, request
+from flask import Flask, Response, g, request
 
-from . import pipeline
 from .config import Settings
-from .wsgi import PipelineMiddleware
+from .errors import RETRY_AFTER
+from .handlers import error_response
+from .pipeline import Exchange, Pipeline
+from .request_id import HEADER, request_id
+from .wsgi import ENVIRON, BoundaryMiddleware
 
 # A rule's variable, with or without converter and arguments: <int(min=1):id>.
 _VARIABLE = re.compile(r"<(?:[^<>:]*:)?([^<>:]+)>")
@@ -26,12 +32,42 @@ def route_template(rule: str) -> str:
     return _VARIABLE.sub(r"{\1}", rule)
 
 
-def _name_the_route() -> None:
-    exchange = pipeline.current()
-    if exchange is not None and request.url_rule is not None:
-        exchange.route = route_template(request.url_rule.rule)
+class RequestPipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.pipeline = Pipeline(settings)
+
+    def begin(self) -> Response | None:
+        exchange = g.exchange = self.pipeline.begin(
+            request.method,
+            request.path,
+            request.scheme,
+            request_id(request.headers.get(HEADER)),
+            request.environ,
+            ENVIRON,
+        )
+        if request.url_rule is not None:
+            exchange.route = route_template(request.url_rule.rule)
+        if not exchange.admitted:
+            return error_response(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
+        return None
+
+    @staticmethod
+    def answered(response: Response) -> Response:
+        exchange: Exchange = g.exchange
+        response.headers[HEADER] = exchange.request_id
+        g.status = response.status_code
+        return response
+
+    @staticmethod
+    def finish(_: BaseException | None) -> None:
+        exchange: Exchange | None = g.pop("exchange", None)
+        if exchange is not None:
+            exchange.finish(g.pop("status", 500))
 
 
 def install(app: Flask, settings: Settings) -> None:
-    app.before_request(_name_the_route)
-    app.wsgi_app = PipelineMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]
+    requests = RequestPipeline(settings)
+    app.before_request(requests.begin)
+    app.after_request(requests.answered)
+    app.teardown_request(requests.finish)
+    app.wsgi_app = BoundaryMiddleware(app.wsgi_app, settings)  # type: ignore[method-assign]

@@ -16,11 +16,10 @@ import psycopg
 from psycopg import Error as DriverError
 from psycopg.abc import PQGen
 from psycopg.rows import TupleRow
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
-from sqlalchemy.pool.base import ConnectionPoolEntry
-
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, ExceptionContext
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
+from sqlalchemy.pool.base import ConnectionPoolEntry
 
 from . import metrics, tracing
 from .config import Settings

@@ -5,9 +5,8 @@ timeouts, with the service's JSON logs."""
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy.pool import NullPool
-
 from sqlalchemy import MetaData, create_engine
+from sqlalchemy.pool import NullPool
 
 from .config import get_settings
 from .engine import connect_args, database_url

@@ -302,7 +302,7 @@ def test_an_unhandled_exception_is_a_json_500_logged_once(boot: Boot, tmp_path: 
     assert "Traceback" in errors[0]["exception"]
     assert errors[0]["trace_id"] == trace_id
 
-    span = server_span(service.sink, trace_id)
+    span = server_span(service.spans, trace_id)
     assert span.status == "ERROR"
     assert span.attributes["http.response.status_code"] == 500
     assert any(name == "exception" for name, _ in span.events)

@@ -78,8 +78,8 @@ def test_sigterm_drains_finishes_in_flight_work_and_exits_zero(boot: Boot) -> No
 
     # Every finished request's span was exported before the exit.
     for trace_id in trace_ids:
-        assert any(s.trace_id == trace_id for s in service.sink.snapshot())
+        assert any(s.trace_id == trace_id for s in service.spans.snapshot())
     (in_flight,) = access_lines(service, "in-flight")
-    assert any(s.span_id == in_flight["span_id"] for s in service.sink.snapshot())
+    assert any(s.span_id == in_flight["span_id"] for s in service.spans.snapshot())
     service.log_lines()  # every line, up to the last one, is JSON
     assert service.stderr_text() == ""

@@ -49,10 +49,10 @@ def test_every_line_inside_a_request_has_its_request_id(service: Service) -> Non
     replaced = []
     with service.client() as client:
         for value in ["has space", "x" * 65, "ünïcode", "a/b"]:
-            response = client.get("/api/items", headers={"X-Request-ID": value.encode()})
+            response = client.get("/api/items", headers=[(b"X-Request-ID", value.encode())])
             replaced.append(response.headers["x-request-id"])
         create_item(client, "inside a request")
-        client.get("/no/such/page", headers={"X-Request-ID": b"bad id"})
+        client.get("/no/such/page", headers=[(b"X-Request-ID", b"bad id")])
         client.post("/api/items", content=b"{", headers={"Content-Type": "application/json"})
     for request_id in replaced:
         access_lines(service, request_id)
@@ -179,7 +179,7 @@ def test_console_exporter_writes_spans_as_log_lines(verbose: Traffic) -> None:
         ancestor = span
         while ancestor["parent_span_id"] != server["span_id"]:
             ancestor = traced[ancestor["parent_span_id"]]
-    assert service.sink.requests == 0  # the console is the only exporter
+    assert service.spans.requests == 0  # the console is the only exporter
     assert service.stderr_text() == ""
 
 

@@ -27,7 +27,7 @@ def test_unsafe_request_ids_are_replaced_and_never_logged(service: Service, valu
     # Sent as raw bytes: HTTP allows any octet in a header value.
     response = httpx.get(
         service.base_url + "/api/items/987654321",
-        headers={"X-Request-ID": value.encode("utf-8")},
+        headers=[(b"X-Request-ID", value.encode("utf-8"))],
     )
     assert response.status_code == 404
     generated = response.headers["x-request-id"]

@@ -127,7 +127,7 @@ def test_otel_variables_configure_tracing(boot: Boot) -> None:
         service.base_url + "/api/items",
         headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
     )
-    resource = server_span(service.sink, trace_id).resource
+    resource = server_span(service.spans, trace_id).resource
     assert resource["service.name"] == "renamed-service"
     assert resource["team"] == "core"
 
@@ -151,7 +151,7 @@ def test_tracing_can_be_switched_off(boot: Boot) -> None:
     )
     assert samples(metrics, "service_ready")[0].value == 1
     time.sleep(0.5)
-    assert service.sink.requests == 0
+    assert service.spans.requests == 0
 
 
 def test_exporter_none_makes_spans_but_exports_none(quiet: Traffic) -> None:
@@ -162,4 +162,4 @@ def test_exporter_none_makes_spans_but_exports_none(quiet: Traffic) -> None:
     ]
     assert HEX32.match(error["trace_id"])  # the SDK made the request's span
     time.sleep(0.5)  # several export intervals
-    assert quiet.service.sink.requests == 0
+    assert quiet.service.spans.requests == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from kit.metrics import OPENMETRICS, samples
-from kit.otlp import OtlpSink
+from kit.otlp import OtlpSink, SpanRecord
 from kit.postgres import PostgresServer
 from kit.project import Service
 from tests.conformance.helpers import (
@@ -168,6 +169,10 @@ def test_postgres_statements_have_client_spans(pg_service: Service, method: str,
     assert_client_spans(pg_service.sink, trace_id, verb, "postgresql")
 
 
+def served_in(span: SpanRecord, batch: frozenset[str]) -> bool:
+    return span.kind == "SERVER" and span.trace_id in batch
+
+
 def test_several_workers_each_export_every_span(two_workers: Service) -> None:
     service = two_workers
     assert service.sink is not None
@@ -193,12 +198,12 @@ def test_several_workers_each_export_every_span(two_workers: Service) -> None:
         with ThreadPoolExecutor(max_workers=5) as pool:
             assert set(pool.map(fetch, batch)) == {200}
         sent |= batch
-        spans = service.sink.wait_for(
-            lambda s, batch=batch: s.kind == "SERVER" and s.trace_id in batch, count=len(batch)
+        spans = service.spans.wait_for(
+            functools.partial(served_in, batch=frozenset(batch)), count=len(batch)
         )
         serving |= {int(s.resource["process.pid"]) for s in spans}
 
     time.sleep(0.3)  # a second export of any span would have arrived by now
-    servers = [s for s in service.sink.snapshot() if s.kind == "SERVER" and s.trace_id in sent]
+    servers = [s for s in service.spans.snapshot() if s.kind == "SERVER" and s.trace_id in sent]
     assert sorted(s.trace_id for s in servers) == sorted(sent)
     assert {int(s.resource["process.pid"]) for s in servers} == workers

@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 
 from flask import Flask
-from sqlalchemy.pool import QueuePool
-
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from . import runtime_module
 

@@ -9,7 +9,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.package_name }}.settings")
     from django.core.management import execute_from_command_line
 
-    from {{ cookiecutter.package_name }}.config import ConfigError
+    from {{ cookiecutter.package_name }}.runtime import ConfigError
 
     try:
         execute_from_command_line(sys.argv)

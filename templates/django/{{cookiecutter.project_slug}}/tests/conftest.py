@@ -10,8 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.settings import database
+from {{ cookiecutter.package_name }}.runtime import Settings, database_settings
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +21,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
         environ = {**os.environ, "DATABASE_URL": url}
         # In place, as Django's connection handler shares the dict; the
         # connection made from the old settings goes.
-        settings.DATABASES["default"].update(database(Settings.from_env(environ)))
+        settings.DATABASES["default"].update(database_settings(Settings.from_env(environ)))
         connections["default"].close()
         del connections["default"]
 

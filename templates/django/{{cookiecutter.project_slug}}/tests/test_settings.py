@@ -65,7 +65,7 @@ def test_logging_setting_governs_the_services_own_loggers(tmp_path: Path) -> Non
     script = (
         "import django\n"
         "django.setup()\n"
-        "from {{ cookiecutter.package_name }}.logging import get_logger\n"
+        "from {{ cookiecutter.package_name }}.runtime import get_logger\n"
         "get_logger('{{ cookiecutter.package_name }}.items.views').info('quiet info')\n"
         "get_logger('{{ cookiecutter.package_name }}.items.views').warning('loud warning')\n"
         "get_logger('{{ cookiecutter.package_name }}.views').info('other info')\n"

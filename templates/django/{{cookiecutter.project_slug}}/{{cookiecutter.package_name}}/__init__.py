@@ -1,3 +1,1 @@
 """The {{ cookiecutter.project_slug }} service."""
-
-__version__ = "{{ cookiecutter.version }}"

@@ -1,16 +1,9 @@
-"""URLs of the API. The probes and the scrape (/healthz, /ready, /metrics) are
-answered by ``middleware.ProbeMiddleware`` before routing (see there why)."""
+"""The project's URLs. The probes and the scrape (/healthz, /ready, /metrics) are
+answered before routing, by the runtime's middleware."""
 
 from django.urls import include, path
 
-from .views import about
-
 urlpatterns = [
-    path("", about, name="about"),
+    path("", include("{{ cookiecutter.package_name }}.runtime.urls")),
     path("api/", include("{{ cookiecutter.package_name }}.items.urls")),
 ]
-
-handler400 = "{{ cookiecutter.package_name }}.errors.bad_request"
-handler403 = "{{ cookiecutter.package_name }}.errors.permission_denied"
-handler404 = "{{ cookiecutter.package_name }}.errors.not_found"
-handler500 = "{{ cookiecutter.package_name }}.errors.server_error"

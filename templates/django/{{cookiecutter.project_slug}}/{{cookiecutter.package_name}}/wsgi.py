@@ -2,11 +2,8 @@
 
 import os
 
-from django.conf import settings
-from django.core.wsgi import get_wsgi_application
-
-from .chunked import ChunkedBody
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.package_name }}.settings")
 
-application = ChunkedBody(get_wsgi_application(), settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+from .runtime import get_wsgi_application  # Django's, behind the runtime's
+
+application = get_wsgi_application()

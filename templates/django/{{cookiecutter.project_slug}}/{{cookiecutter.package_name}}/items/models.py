@@ -33,6 +33,3 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def as_dict(self) -> dict[str, int | str]:
-        return {"id": self.pk, "name": self.name}
