@@ -249,7 +249,12 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
     written: list[Path] = []
     # The template's own Procfile is the one source of the commands that the
     # container, the local stack and the manifests run.
-    context = {"cookiecutter": ctx, "procfile": read_procfile(project_dir)}
+    context = {
+        "cookiecutter": ctx,
+        "procfile": read_procfile(project_dir),
+        "kit_version": kit_version(kit_root),
+        "contract_version": contract_version(kit_root),
+    }
     for layer in ctx["_shared"]:
         layer_root = kit_root / "templates" / "_shared" / layer
         if not layer_root.is_dir():

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import httpx
 from . import process
 from .process import free_port, procfile, start_web
 from .pythons import interpreter_for
+from .update import UserEdit
 
 if TYPE_CHECKING:
     from .otlp import OtlpSink
@@ -46,6 +47,9 @@ class Project:
 
     framework: str
     path: Path
+    # How it came to be, when it was updated from an older kit (kit/update.py).
+    user_edits: list[UserEdit] = field(default_factory=list)
+    update_report: str = ""
 
     @property
     def package(self) -> str:

@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from kit import update
 from kit.otlp import OtlpSink
 from kit.postgres import PROGRAMS, PostgresServer
 from kit.project import Project, Service
-from kit.render import FRAMEWORKS, render
+from kit.render import FRAMEWORKS
 from kit.system import require
+from kit.update import KitRevisions
 
 # Exported spans arrive within a fraction of a second instead of the SDK's 5 s.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
@@ -37,10 +39,23 @@ def framework(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def project(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The framework's template rendered with defaults and installed with uv."""
-    path = render(framework, tmp_path_factory.mktemp(f"{framework}-render"))
-    installed = Project(framework, path)
+def kit_revisions(tmp_path_factory: pytest.TempPathFactory) -> KitRevisions:
+    """A git repository of the kit: an older kit, then this one (kit/update.py)."""
+    return update.kit_revisions(tmp_path_factory.mktemp("kit-revisions"))
+
+
+@pytest.fixture(scope="session")
+def project(
+    framework: str, kit_revisions: KitRevisions, tmp_path_factory: pytest.TempPathFactory
+) -> Project:
+    """The framework's template with default answers, as a team has it: generated
+    from an older kit, changed (its own route, an edit of the example), updated
+    to this kit with cruft, and installed with uv. Every tier tests this project;
+    tests/test_update.py proves the update touched only the kit's files."""
+    path = update.create(kit_revisions, framework, tmp_path_factory.mktemp(f"{framework}-render"))
+    edits = update.edit(path, framework)
+    report = update.update(path, kit_revisions)
+    installed = Project(framework, path, user_edits=edits, update_report=report)
     installed.install()
     return installed
 

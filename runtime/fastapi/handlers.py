@@ -34,8 +34,9 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     if status == 405:
         headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
     code = errors.code_for(status)
-    if status == 400 and isinstance(exc.__cause__, ValueError):
-        code = "invalid_json"  # FastAPI's answer to a body it cannot decode (not UTF-8)
+    if status == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI's answer to a body it cannot decode (not UTF-8, nested too deeply).
+        code = "invalid_json"
     return error_response(status, code, headers=headers)
 
 
