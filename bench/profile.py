@@ -79,16 +79,16 @@ def request_part(package: str) -> Classifier:
         if "opentelemetry/sdk/trace/export" in file:
             return "span export"
         if "/opentelemetry/" in file or file.endswith(
-            (f"{package}/tracing.py", f"{package}/semconv.py")
+            (f"{package}/runtime/tracing.py", f"{package}/runtime/semconv.py")
         ):
             return "spans"
-        if "/structlog/" in file or "/logging/" in file or file.endswith(f"{package}/logging.py"):
+        if "/structlog/" in file or "/logging/" in file or file.endswith("/runtime/logging.py"):
             return "access log"
-        if "/prometheus_client/" in file or file.endswith(f"{package}/metrics.py"):
+        if "/prometheus_client/" in file or file.endswith(f"{package}/runtime/metrics.py"):
             return "metrics"
-        if file.endswith((f"{package}/server.py", "gunicorn.conf.py")):
+        if file.endswith((f"{package}/runtime/server.py", f"{package}/runtime/gunicorn.py")):
             return OTHER  # the service's gunicorn worker and hooks: the server's loop
-        if f"/{package}/" in file or "/asgi_correlation_id/" in file:
+        if f"/{package}/" in file:
             return "request ids, shedding, own middleware"
         if any(part in file for part in FRAMEWORK_AND_SERVER):
             return OTHER  # so that the middleware that called in is not charged for it
@@ -102,9 +102,11 @@ def scrape_part(package: str) -> Classifier:
 
     def classify(function: str, file: str) -> str | None:
         function = function.rsplit(".", 1)[-1]  # py-spy gives qualified names
-        if file.endswith(("prometheus_client/process_collector.py", f"{package}/metrics.py")):
+        if file.endswith(
+            ("prometheus_client/process_collector.py", f"{package}/runtime/metrics.py")
+        ):
             return "process metrics"
-        if file.endswith(f"{package}/multiprocess.py"):  # the service's own reader
+        if file.endswith(f"{package}/runtime/multiprocess.py"):  # the service's own reader
             if function in ("_collect", "_parse", "_slot", "_present", "_new_file"):
                 return "reading the workers' files"
             return "rendering the text"

@@ -508,9 +508,13 @@ def multiprocess_service(
         port,
         WORK / project.framework / "scrape.log",
     )
+    # Revisions before the runtime had its own package kept metrics.py at the top.
+    runtime = project.package + (
+        ".runtime" if (project.path / project.package / "runtime").is_dir() else ""
+    )
     try:
         fill = (
-            f"from {project.package}.metrics import observe_request\n"
+            f"from {runtime}.metrics import observe_request\n"
             "for r in range(50):\n"
             "    for s in (200, 201, 204, 301, 304, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 502, 503, 504):\n"
             "        for m in ('GET', 'POST'):\n"

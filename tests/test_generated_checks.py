@@ -19,10 +19,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from hooks.kit_hooks import DEPENDENCY_MODULES
+from kit.example import delete_example
 from kit.modules import top_level_modules
 from kit.postgres import PROGRAMS
 from kit.project import Project
 from kit.pythons import oldest_interpreter_for
+from kit.render import render
 from kit.system import require, unavailable
 
 pytestmark = pytest.mark.boot
@@ -158,3 +160,26 @@ def test_own_tests_pass_on_the_oldest_python_with_the_lowest_dependencies(
 
     out = make(copy, "test", **lowest)
     assert_all_passed(out)
+
+
+def test_the_example_can_be_deleted_and_nothing_else_breaks(
+    project: Project, tmp_path: Path
+) -> None:
+    """The steps of the generated README ("Where things go") on a fresh render:
+    the team's formatter tidies the imports, then its checks pass and the
+    service serves."""
+    copy = Project(project.framework, render(project.framework, tmp_path / "render"))
+    delete_example(copy.path, copy.framework)
+    copy.install()
+    make(copy, "format")
+    assert_all_passed(make(copy, "check"))
+    assert not list(copy.path.rglob("test_items.py"))
+    database = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    copy.release(DATABASE_URL=database)
+    service = copy.start(tmp_path / "service", DATABASE_URL=database, OTEL_TRACES_EXPORTER="none")
+    try:
+        for path in ("/healthz", "/ready", "/"):
+            assert service.get(path)[0] == 200, path
+        assert service.get("/api/items")[0] == 404
+    finally:
+        service.kill()

@@ -17,6 +17,7 @@ from cookiecutter.exceptions import FailedHookException
 
 from kit.deadcode import unused
 from kit.render import FRAMEWORKS, KIT_ROOT, render
+from kit.update import kit_files
 
 pytestmark = pytest.mark.render
 
@@ -195,18 +196,6 @@ def test_the_kit_holds_no_symbolic_links() -> None:
         if path.is_symlink() and not {".venv", ".tools", ".git"} & set(path.parts)
     ]
     assert not on_disk, on_disk
-
-
-def kit_files() -> list[str]:
-    """The kit's files as a clone has them: tracked, or new and not ignored."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=KIT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [name for name in listed.stdout.splitlines() if (KIT_ROOT / name).is_file()]
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

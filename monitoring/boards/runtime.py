@@ -146,5 +146,21 @@ def build() -> Dashboard:
                     ),
                 ),
             ],
+            [
+                graph(
+                    "Versions running",
+                    "Instances by the service's version and by the kit and contract "
+                    "versions it was generated from (service_build_info): a service on an "
+                    "older kit shows an older kit version; a deploy shows as a new line.",
+                    "short",
+                    Query(
+                        "count by (version, kit_version, contract_version) "
+                        f"(max by (instance, version, kit_version, contract_version) "
+                        f"(service_build_info{sel()}))",
+                        "{{version}} (kit {{kit_version}}, contract {{contract_version}})",
+                    ),
+                    width=24,
+                ),
+            ],
         ],
     )
