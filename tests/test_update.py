@@ -22,13 +22,16 @@ pytestmark = pytest.mark.boot
 
 
 def files(root: Path) -> dict[str, bytes]:
+    """The project's files (what git would commit, in an updated project's
+    repository), but the lock file the tests' install made and cruft's state."""
+    if (root / ".git").is_dir():
+        names = git(root, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    else:
+        names = [path.relative_to(root).as_posix() for path in root.rglob("*")]
     return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in root.rglob("*")
-        if path.is_file()
-        and not {".git", ".venv"} & set(path.relative_to(root).parts)
-        and path.name not in {"uv.lock", ".cruft.json"}
-        and "__pycache__" not in path.parts
+        name: (root / name).read_bytes()
+        for name in names
+        if (root / name).is_file() and Path(name).name not in {"uv.lock", ".cruft.json"}
     }
 
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import errors
 from .config import Settings
 from .pipeline import Pipeline
-from .request_id import HEADER, request_id
+from .request_id import HEADER
 
 RawHeaders = list[tuple[bytes, bytes]]
 _HEADER = HEADER.lower().encode("latin-1")
@@ -41,6 +41,7 @@ class PipelineMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings, route_of: Callable[[Scope], str]) -> None:
         self.app = app
         self.pipeline = Pipeline(settings)
+        self.max_body = settings.max_request_body_bytes
         self.route_of = route_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -55,7 +56,7 @@ class PipelineMiddleware:
             scope["method"],
             scope["path"],
             scope["scheme"],
-            request_id(incoming.decode("latin-1") if incoming is not None else None),
+            incoming.decode("latin-1") if incoming is not None else None,
             headers,
             SCOPE_HEADERS,
         )
@@ -94,7 +95,7 @@ class PipelineMiddleware:
         The check happens when the endpoint reads the body, after routing, so
         the 413 is answered by the error handlers and counted under its route.
         """
-        limit = self.pipeline.max_body
+        limit = self.max_body
         declared = next((value for name, value in headers if name == b"content-length"), b"")
         too_large = declared.isdigit() and int(declared) > limit
         received = 0

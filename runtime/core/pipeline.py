@@ -26,6 +26,7 @@ from opentelemetry.propagators.textmap import Getter
 from .config import PACKAGE, Settings
 from .logging import get_logger
 from .metrics import active_requests, observe_request
+from .request_id import request_id
 from .tracing import ServerSpan
 
 EXEMPT_PATHS = frozenset({"/healthz", "/ready", "/metrics"})
@@ -71,22 +72,22 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.slots = Slots(settings.max_in_flight)
-        self.max_body = settings.max_request_body_bytes
 
     def begin(
         self,
         method: str,
         path: str,
         scheme: str,
-        request_id: str,
+        incoming_id: str | None,
         carrier: Carrier,
         getter: Getter[Carrier],
     ) -> Exchange:
-        """A request has arrived; ``carrier`` holds its headers (``traceparent``)."""
-        exchange = Exchange(self, method, path, request_id)
+        """A request has arrived: ``incoming_id`` is its ``X-Request-ID`` header (None
+        when absent), and ``carrier`` holds its headers (``traceparent``)."""
+        exchange = Exchange(self, method, path, request_id(incoming_id))
         structlog.contextvars.clear_contextvars()
         if path not in EXEMPT_PATHS:
-            structlog.contextvars.bind_contextvars(request_id=request_id)
+            structlog.contextvars.bind_contextvars(request_id=exchange.request_id)
             exchange.observe(scheme, carrier, getter)
         return exchange
 

@@ -25,7 +25,7 @@ from .config import get_settings
 from .errors import RETRY_AFTER
 from .handlers import KEPT_HEADERS, ErrorResponse, response_for_exception
 from .pipeline import Pipeline
-from .request_id import HEADER, request_id
+from .request_id import HEADER
 from .wsgi import ENVIRON
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -53,7 +53,7 @@ class RequestMiddleware:
             request.method or "",
             request.path,
             request.scheme or "http",
-            request_id(request.headers.get(HEADER)),
+            request.headers.get(HEADER),
             request.META,
             ENVIRON,
         )

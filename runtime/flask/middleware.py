@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import RETRY_AFTER
 from .handlers import error_response
 from .pipeline import Exchange, Pipeline
-from .request_id import HEADER, request_id
+from .request_id import HEADER
 from .wsgi import ENVIRON, BoundaryMiddleware
 
 # A rule's variable, with or without converter and arguments: <int(min=1):id>.
@@ -41,7 +41,7 @@ class RequestPipeline:
             request.method,
             request.path,
             request.scheme,
-            request_id(request.headers.get(HEADER)),
+            request.headers.get(HEADER),
             request.environ,
             ENVIRON,
         )
