@@ -140,10 +140,10 @@ def assert_unharmed(service: Service, since: Mark, promtool: str) -> None:
     assert not exceptions, f"logged as unhandled exceptions: {exceptions}"
     exposition = scrape(service)
     assert server_errors(exposition) == since.server_errors, "a 5xx was counted"
-    checked = subprocess.run(
+    linted = subprocess.run(
         [promtool, "check", "metrics"], input=exposition, capture_output=True, text=True
     )
-    assert checked.returncode == 0, f"promtool: {checked.stdout}{checked.stderr}"
+    assert linted.returncode == 0, f"promtool: {linted.stdout}{linted.stderr}"
 
 
 def assert_contract_answer(reply: Reply, method: str) -> None:

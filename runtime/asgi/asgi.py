@@ -4,16 +4,15 @@ limit, and a JSON 500 for an exception nothing else answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 from opentelemetry.propagators.textmap import Getter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import errors
 from .config import Settings
-from .pipeline import Pipeline
+from .pipeline import Pipeline, error_body
 from .request_id import HEADER
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -49,16 +48,20 @@ class PipelineMiddleware:
             await self.app(scope, receive, send)
             return
         headers: RawHeaders = scope["headers"]
-        incoming = next((value for name, value in headers if name == _HEADER), None)
-        # Header values are bytes: anything but plain ASCII fails the id's
-        # check, so it is never echoed or logged.
+        # Several lines of one field are one comma-separated value (RFC 9110,
+        # section 5.3), which no id passes. Header values are bytes: anything
+        # but plain ASCII fails the id's check, so it is never echoed or logged.
+        ids = [value for name, value in headers if name == _HEADER]
         exchange = self.pipeline.begin(
             scope["method"],
             scope["path"],
             scope["scheme"],
-            incoming.decode("latin-1") if incoming is not None else None,
-            headers,
-            SCOPE_HEADERS,
+            incoming_id=b", ".join(ids).decode("latin-1") if ids else None,
+            hosts=[value.decode("latin-1") for name, value in headers if name == b"host"],
+            # uvicorn checks no Host at all (RFC 9112, section 3.2).
+            host_required=scope["http_version"] != "1.0",
+            carrier=headers,
+            getter=SCOPE_HEADERS,
         )
         status = 500
         response_started = False
@@ -76,8 +79,8 @@ class PipelineMiddleware:
             await send(message)
 
         try:
-            if not exchange.admitted:
-                await _send_error(send_with_id, 503, "overloaded", retry_after=True)
+            if exchange.refusal is not None:
+                await _send_error(send_with_id, *exchange.refusal)
             else:
                 try:
                     await self.app(scope, self._limit_body(headers, receive), send_with_id)
@@ -114,13 +117,14 @@ class PipelineMiddleware:
         return receive_within_limit
 
 
-async def _send_error(send: Send, status: int, code: str, retry_after: bool = False) -> None:
-    payload = orjson.dumps(errors.body(status, code))
+async def _send_error(
+    send: Send, status: int, code: str, extra: Mapping[str, str] | None = None
+) -> None:
+    payload = orjson.dumps(error_body(status, code))
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in (extra or {}).items()),
     ]
-    if retry_after:
-        headers.append((b"retry-after", errors.RETRY_AFTER.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -1,9 +1,6 @@
-"""The contract's error responses (docs/contract.md, section 3): the codes, the
-messages and the body that every error response of the service carries, and
-which exceptions are an outage rather than a bug.
-
-``body`` is the one way to build an error: it names the request and tells the
-request's exchange which error it answered, for the metric's ``error_type``.
+"""The contract's error vocabulary (docs/contract.md, section 3): the codes and
+messages of every error response of the service, and which exceptions are an
+outage rather than a bug. ``pipeline.error_body`` builds the bodies.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ import sys
 from http import HTTPStatus
 from typing import Any
 
-from . import pipeline
 from .logging import get_logger
 
 RETRY_AFTER = "1"  # seconds, sent with every 503
@@ -53,22 +49,6 @@ def message_for(code: str, status: int) -> str:
 def problem(loc: list[str | int], kind: str, message: str) -> dict[str, Any]:
     """One entry of a 422's ``details``, in pydantic's shape: where, what, and why."""
     return {"loc": loc, "msg": message, "type": kind}
-
-
-def body(status: int, code: str | None = None, details: list[Any] | None = None) -> dict[str, Any]:
-    """The JSON body of an error response; ``code`` defaults to the status's."""
-    code = code or code_for(status)
-    exchange = pipeline.current()
-    if exchange is not None:
-        exchange.answered_error(code, status)
-    answer: dict[str, Any] = {
-        "error": code,
-        "message": message_for(code, status),
-        "request_id": exchange.request_id if exchange is not None else None,
-    }
-    if details is not None:
-        answer["details"] = details
-    return answer
 
 
 def outage(exc: BaseException) -> tuple[int, str, dict[str, str]] | None:

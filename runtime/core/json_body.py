@@ -31,8 +31,13 @@ def parse_json(body: bytes) -> Any:
         ) from None
     try:
         return json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError:
+        raise
     except RecursionError:
         raise json.JSONDecodeError("Nested too deeply", text, 0) from None
+    except ValueError as error:
+        # A number beyond int()'s digits (RFC 8259, section 9: a parser may limit them).
+        raise json.JSONDecodeError(f"Number too large: {error}", text, 0) from None
 
 
 def _not_json(constant: str) -> NoReturn:

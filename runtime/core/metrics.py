@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import re
 import threading
 from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -253,17 +255,42 @@ def _multiprocess_scrape(pid: int) -> MultiprocessScrape:  # one per worker
     return MultiprocessScrape(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
+def wants_openmetrics(accept: str | None) -> bool:
+    """Whether ``Accept`` takes OpenMetrics: any member of that media type with a
+    non-zero quality. Its other parameters (a version) are not the client's to
+    choose: the service writes OpenMetrics 1.0.0 or the text format 0.0.4, and
+    says which (prometheus_client's ``choose_encoder`` echoes the client's
+    version and fails on one that is not a number)."""
+    for member in (accept or "").split(","):
+        media_type, *parameters = member.split(";")
+        if media_type.strip().lower() != "application/openmetrics-text":
+            continue
+        quality = next(
+            (
+                value.strip()
+                for name, _, value in (p.partition("=") for p in parameters)
+                if name.strip().lower() == "q"
+            ),
+            "1",
+        )
+        if re.fullmatch(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)", quality) and float(quality) > 0:
+            return True
+    return False
+
+
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a scrape, in the format the scraper asked for."""
-    encoder, content_type = choose_encoder(accept or "")
+    if wants_openmetrics(accept):
+        encoder, content_type = openmetrics.generate_latest, openmetrics.CONTENT_TYPE_LATEST
+    else:
+        encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
     if not MULTIPROCESS:
         return encoder(REGISTRY), content_type
     _gc_counts.flush()
     processes = CollectorRegistry()
     processes.register(ServerProcesses())
-    openmetrics = content_type.startswith("application/openmetrics-text")
     try:
-        merged = _multiprocess_scrape(os.getpid()).render(openmetrics)
+        merged = _multiprocess_scrape(os.getpid()).render(encoder is openmetrics.generate_latest)
     except Unsupported:
         MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
         return encoder(processes), content_type

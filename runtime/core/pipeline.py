@@ -5,7 +5,7 @@ request id, the log context, the server span, load shedding, the in-flight
 gauge, the duration histogram, the access line and the ``error_type`` of a
 5xx. The server layers (``asgi.py``, ``wsgi.py``) begin and finish it; the
 framework's own code only tells it the route (``Exchange.route``) and, by
-building its error bodies with ``errors.body``, which error it answered.
+building its error bodies with ``error_body``, which error it answered.
 
 Probes and the scrape (``EXEMPT_PATHS``) get a request id and nothing else:
 no span, no metrics, no access line, no shedding, and what they log carries
@@ -14,8 +14,10 @@ no request id, as it is news of the process, not of a request.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
@@ -24,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter
 
 from .config import PACKAGE, Settings
+from .errors import RETRY_AFTER, code_for, message_for
 from .logging import get_logger
 from .metrics import active_requests, observe_request
 from .request_id import request_id
@@ -78,18 +81,46 @@ class Pipeline:
         method: str,
         path: str,
         scheme: str,
+        *,
         incoming_id: str | None,
+        hosts: Sequence[str],
+        host_required: bool,
         carrier: Carrier,
         getter: Getter[Carrier],
     ) -> Exchange:
         """A request has arrived: ``incoming_id`` is its ``X-Request-ID`` header (None
-        when absent), and ``carrier`` holds its headers (``traceparent``)."""
+        when absent), ``hosts`` its ``Host`` lines (one is required of HTTP/1.1
+        requests, where the server does not check it itself), and ``carrier`` holds
+        its headers (``traceparent``). The server layer answers ``Exchange.refusal``
+        if it has one."""
         exchange = Exchange(self, method, path, request_id(incoming_id))
         structlog.contextvars.clear_contextvars()
-        if path not in EXEMPT_PATHS:
+        observed = path not in EXEMPT_PATHS
+        if observed:
             structlog.contextvars.bind_contextvars(request_id=exchange.request_id)
             exchange.observe(scheme, carrier, getter)
+        if not valid_host(hosts, host_required):
+            exchange.refusal = (400, "bad_request", {})
+        elif observed and not self.slots.take():
+            exchange.refusal = (503, "overloaded", {"Retry-After": RETRY_AFTER})
+        elif observed:
+            exchange.admitted()
         return exchange
+
+
+# RFC 9112 section 3.2 and RFC 3986 section 3.2.2: uri-host [ ":" port ], where
+# uri-host is an IP literal in brackets or a reg-name (IPv4 addresses are reg-names).
+_HOST = re.compile(
+    r"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|(?:%[0-9A-Fa-f]{2}|[0-9A-Za-z._~!$&'()*+,;=-])*)"
+    r"(?::[0-9]*)?"
+)
+
+
+def valid_host(hosts: Sequence[str], required: bool) -> bool:
+    """One valid ``Host``, or none where none is required (RFC 9112, section 3.2)."""
+    if not hosts:
+        return not required
+    return len(hosts) == 1 and _HOST.fullmatch(hosts[0]) is not None
 
 
 class Exchange:
@@ -99,11 +130,11 @@ class Exchange:
         "_active",
         "_started",
         "_token",
-        "admitted",
         "error_type",
         "method",
         "path",
         "pipeline",
+        "refusal",
         "request_id",
         "route",
         "span",
@@ -117,7 +148,9 @@ class Exchange:
         self.route = ""  # the route template, once the framework has matched one
         self.error_type = ""  # the error code of a 5xx the service answered itself
         self.span: ServerSpan | None = None
-        self.admitted = True
+        # What the server layer answers instead of the application: a bad Host
+        # (400), or no room (503 overloaded).
+        self.refusal: tuple[int, str, dict[str, str]] | None = None
         self._active: Any = None
         self._started = 0.0
         self._token: Token[Exchange | None] | None = _current.set(self)
@@ -125,13 +158,14 @@ class Exchange:
     def observe(self, scheme: str, carrier: Carrier, getter: Getter[Carrier]) -> None:
         self._started = time.perf_counter()
         self.span = ServerSpan(self.method, self.path, scheme, carrier, getter)
-        self.admitted = self.pipeline.slots.take()
-        if self.admitted:
-            self._active = active_requests(self.method)
-            self._active.inc()
+
+    def admitted(self) -> None:
+        """The request holds a slot (``Pipeline.slots``) until it finishes."""
+        self._active = active_requests(self.method)
+        self._active.inc()
 
     def answered_error(self, code: str, status: int) -> None:
-        """The service answered ``status`` with the error ``code`` (``errors.body``)."""
+        """The service answered ``status`` with the error ``code`` (``error_body``)."""
         if status >= 500:
             self.error_type = code
 
@@ -186,3 +220,24 @@ class Exchange:
             )
         finally:
             self.span.end()
+
+
+def error_body(
+    status: int, code: str | None = None, details: list[Any] | None = None
+) -> dict[str, Any]:
+    """The JSON body of an error response; ``code`` defaults to the status's.
+
+    The one way to build an error: it names the request and tells the request's
+    exchange which error it answered, for the metric's ``error_type``."""
+    code = code or code_for(status)
+    exchange = _current.get()
+    if exchange is not None:
+        exchange.answered_error(code, status)
+    answer: dict[str, Any] = {
+        "error": code,
+        "message": message_for(code, status),
+        "request_id": exchange.request_id if exchange is not None else None,
+    }
+    if details is not None:
+        answer["details"] = details
+    return answer

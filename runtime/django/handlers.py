@@ -19,6 +19,7 @@ from django.http import HttpRequest, JsonResponse
 
 from . import errors, pipeline
 from .json_body import is_json_media_type, parse_json
+from .pipeline import error_body
 
 # Headers of Django's error responses that mean something to the client.
 KEPT_HEADERS = ("Allow", "Retry-After")
@@ -33,7 +34,7 @@ class ErrorResponse(JsonResponse):
         details: list[dict[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(errors.body(status, code, details), status=status, headers=headers)
+        super().__init__(error_body(status, code, details), status=status, headers=headers)
 
 
 class InvalidJson(ValueError):

@@ -22,7 +22,6 @@ from django.urls import ResolverMatch
 
 from . import probes
 from .config import get_settings
-from .errors import RETRY_AFTER
 from .handlers import KEPT_HEADERS, ErrorResponse, response_for_exception
 from .pipeline import Pipeline
 from .request_id import HEADER
@@ -49,20 +48,26 @@ class RequestMiddleware:
         self.pipeline = Pipeline(get_settings())
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        meta = request.META
         exchange = self.pipeline.begin(
             request.method or "",
             request.path,
             request.scheme or "http",
-            request.headers.get(HEADER),
-            request.META,
-            ENVIRON,
+            incoming_id=request.headers.get(HEADER),
+            hosts=[meta["HTTP_HOST"]] if "HTTP_HOST" in meta else [],
+            # gunicorn's worker refuses an HTTP/1.1 request without one (server.py);
+            # Django's test client sends none.
+            host_required=False,
+            carrier=meta,
+            getter=ENVIRON,
         )
         status = 500
         try:
-            if exchange.admitted:
+            if exchange.refusal is None:
                 response = _as_contract_error(self.get_response(request))
             else:
-                response = ErrorResponse(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
+                status, code, headers = exchange.refusal
+                response = ErrorResponse(status, code, headers=headers)
             response[HEADER] = exchange.request_id
             if isinstance(response, HttpResponse) and not response.has_header("Content-Length"):
                 # Spares gunicorn chunked encoding (CommonMiddleware would do it,

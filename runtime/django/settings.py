@@ -107,6 +107,9 @@ def _logging() -> dict[str, Any]:
             "django": {"handlers": [], "propagate": True},
             "django.server": {"handlers": [], "propagate": True},
             "django.request": {"handlers": ["discard"], "propagate": False},
+            # A Host outside ALLOWED_HOSTS is the client's mistake, answered 400
+            # and in the access line: no error, no traceback for every scanner.
+            "django.security.DisallowedHost": {"handlers": ["discard"], "propagate": False},
             # Failed checks are reported by /ready and its "readiness changed" line.
             "health_check": {"level": "ERROR"},
         }

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from . import errors
+from .pipeline import error_body
 
 
 def error_response(
@@ -24,7 +25,7 @@ def error_response(
     details: list[Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(errors.body(status, code, details), status_code=status, headers=headers)
+    return JSONResponse(error_body(status, code, details), status_code=status, headers=headers)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:

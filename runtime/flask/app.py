@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import IntegerConverter
 
 from . import handlers, middleware, probes, server, tasks
 from .config import Settings, get_settings
@@ -26,6 +27,13 @@ class JsonProvider(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return parse_json(s.encode() if isinstance(s, str) else s)
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """``<int:...>`` matches ASCII digits only: werkzeug's ``\\d`` takes any Unicode
+    digit, so an Arabic-Indic or a fullwidth one and ``1`` would name one item."""
+
+    regex = r"[0-9]+"
 
 
 class JsonRequest(Request):
@@ -53,6 +61,7 @@ def init_app(app: Flask, settings: Settings | None = None) -> None:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_body_bytes
     app.json = JsonProvider(app)
     app.request_class = JsonRequest
+    app.url_map.converters["int"] = AsciiIntegerConverter
 
     database = Database.from_settings(settings)
     database.init_app(app)

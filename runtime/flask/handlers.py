@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, HTTPException, UnprocessableEntity
 
 from . import errors, pipeline
+from .pipeline import error_body
 
 # Headers of werkzeug's HTTP errors that mean something to the client.
 _KEPT_HEADERS = frozenset({"allow", "retry-after"})
@@ -38,7 +39,7 @@ def error_response(
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    response = jsonify(errors.body(status, code, details))
+    response = jsonify(error_body(status, code, details))
     response.status_code = status
     response.headers.update(headers or {})
     return response

@@ -17,7 +17,6 @@ import re
 from flask import Flask, Response, g, request
 
 from .config import Settings
-from .errors import RETRY_AFTER
 from .handlers import error_response
 from .pipeline import Exchange, Pipeline
 from .request_id import HEADER
@@ -37,18 +36,23 @@ class RequestPipeline:
         self.pipeline = Pipeline(settings)
 
     def begin(self) -> Response | None:
+        environ = request.environ
         exchange = g.exchange = self.pipeline.begin(
             request.method,
             request.path,
             request.scheme,
-            request.headers.get(HEADER),
-            request.environ,
-            ENVIRON,
+            incoming_id=request.headers.get(HEADER),
+            hosts=[environ["HTTP_HOST"]] if "HTTP_HOST" in environ else [],
+            # gunicorn's worker refuses an HTTP/1.1 request without one (server.py).
+            host_required=False,
+            carrier=environ,
+            getter=ENVIRON,
         )
         if request.url_rule is not None:
             exchange.route = route_template(request.url_rule.rule)
-        if not exchange.admitted:
-            return error_response(503, "overloaded", headers={"Retry-After": RETRY_AFTER})
+        if exchange.refusal is not None:
+            status, code, headers = exchange.refusal
+            return error_response(status, code, headers=headers)
         return None
 
     @staticmethod

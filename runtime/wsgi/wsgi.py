@@ -17,7 +17,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 import orjson
 from opentelemetry.propagators.textmap import Getter
 
-from . import errors, pipeline
+from . import pipeline
 from .config import Settings
 from .logging import get_logger
 from .request_id import HEADER, request_id
@@ -93,7 +93,7 @@ class BoundaryMiddleware:
 
 def _error(start: StartResponse, status: int, code: str, exc_info: bool = False) -> list[bytes]:
     exchange = pipeline.current()
-    body = errors.body(status, code)
+    body = pipeline.error_body(status, code)
     if body["request_id"] is None:
         body["request_id"] = request_id(None)
     payload = orjson.dumps(body)
