@@ -56,9 +56,10 @@ class BoundaryMiddleware:
             started = True
             return start_response(status, headers, exc_info)
 
+        # A body whose framing the server's parser refuses fails here, before
+        # the framework: gunicorn answers it (400) as any malformed request.
+        self._read_chunked_body(environ)
         try:
-            if not self._read_chunked_body(environ):
-                return _error(start, 400, "bad_request")
             return self.app(environ, start)
         except Exception:
             log.exception("unhandled exception", http_path=environ.get("PATH_INFO", ""))
@@ -66,9 +67,9 @@ class BoundaryMiddleware:
             # when its headers are already out (PEP 3333's exc_info).
             return _error(start, 500, "internal_error", exc_info=started)
 
-    def _read_chunked_body(self, environ: WSGIEnvironment) -> bool:
+    def _read_chunked_body(self, environ: WSGIEnvironment) -> None:
         """A chunked body, read up to one byte past the limit, handed on as a body
-        of known length; False when its framing is malformed.
+        of known length.
 
         Neither framework reads one correctly on its own: Django reads
         CONTENT_LENGTH bytes and sees a chunked body as empty, and werkzeug
@@ -78,17 +79,13 @@ class BoundaryMiddleware:
         """
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if not chunked or environ.get("CONTENT_LENGTH"):
-            return True
-        try:
-            body = environ["wsgi.input"].read(self.max_body + 1)
-        except Exception:  # the server's parser refused the client's framing
-            return False
+            return
+        body = environ["wsgi.input"].read(self.max_body + 1)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         # Described as what it now is, a body of known length: werkzeug
         # ignores CONTENT_LENGTH while the request says it is chunked.
         del environ["HTTP_TRANSFER_ENCODING"]
-        return True
 
 
 def _error(start: StartResponse, status: int, code: str, exc_info: bool = False) -> list[bytes]:
