@@ -1,7 +1,8 @@
 """The FastAPI application the service's own routers join: logging, tracing,
 the request pipeline, the error handlers, the service's own routes, the JSON
-body rules, and a lifespan that makes the database and the background-task
-tracker and closes them in order."""
+body rules, an OpenAPI document that names the contract's errors, and a
+lifespan that makes the database and the background-task tracker and closes
+them in order."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from . import handlers, middleware, probes
+from . import handlers, middleware, openapi, probes
 from .config import get_settings
 from .database import Database
 from .json_body import is_json_media_type, parse_json
@@ -98,4 +99,5 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
     app.include_router(probes.router)
     handlers.install(app)
     middleware.install(app, settings)
+    openapi.install(app)
     return app

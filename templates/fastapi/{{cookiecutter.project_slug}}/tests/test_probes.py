@@ -29,3 +29,11 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     routes = {sample.labels["http_route"] for sample in counts}
     assert "/" in routes
     assert not any(route.endswith("999999") for route in routes)
+
+
+def test_the_api_document_names_the_errors_of_every_operation(client: TestClient) -> None:
+    # The runtime adds the contract's errors to each of your routes' operations.
+    document = client.get("/openapi.json").json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert {"500", "503"} <= set(operation["responses"]), f"{method} {path}"
