@@ -7,6 +7,8 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +142,58 @@ class Service(process.Service):
         finally:
             with sqlite3.connect(database) as connection:
                 connection.execute(schema)
+
+
+@dataclass
+class Held:
+    """Requests kept in flight by the service's own database (``Service.hold``)."""
+
+    responses: list[httpx.Response] = field(default_factory=list)
+
+
+def _post_item(service: Service, name: str, headers: dict[str, str], held: Held) -> None:
+    with service.client(timeout=60.0) as client:
+        held.responses.append(client.post("/api/items", json={"name": name}, headers=headers))
+
+
+@contextlib.contextmanager
+def database_locked(service: Service) -> Iterator[None]:
+    """Writes wait, for as long as the block runs: another connection holds the
+    SQLite database's write lock (they get it, or a 503, within DB_STATEMENT_TIMEOUT)."""
+    database = Path(service.env["DATABASE_URL"].removeprefix("sqlite:///"))
+    connection = sqlite3.connect(database, isolation_level=None)
+    try:
+        connection.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
+@contextlib.contextmanager
+def requests_in_flight(
+    service: Service, count: int, settle: float = 0.5, headers: dict[str, str] | None = None
+) -> Iterator[Held]:
+    """``count`` item creations that the service is serving for as long as the
+    block runs: they wait for its database (``database_locked``), and finish
+    (201) when the block ends. A slow upload would not do: a threaded worker
+    serves a request only once its body has arrived."""
+    held = Held()
+    threads = [
+        threading.Thread(
+            target=_post_item,
+            args=(service, f"in flight {n}", dict(headers or {}), held),
+            daemon=True,
+        )
+        for n in range(count)
+    ]
+    with database_locked(service):
+        for thread in threads:
+            thread.start()
+        time.sleep(settle)
+        yield held
+    for thread in threads:
+        thread.join(60)
 
 
 def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:

@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +50,8 @@ from kit.deploy import (
     setting_defaults,
     tool,
 )
-from kit.http import slow_post_json
 from kit.postgres import PostgresServer
-from kit.project import RUN_TIMEOUT, Project
+from kit.project import RUN_TIMEOUT, Project, requests_in_flight
 from kit.render import KIT_ROOT, render
 from kit.system import require_python
 from tests.conftest import Boot
@@ -704,16 +702,13 @@ def test_the_manifests_probe_paths_answer_and_sigterm_fits_the_grace_period(
     # API requests come through the ingress, under the public host name.
     public = settings.get("DJANGO_ALLOWED_HOSTS", "").split(",")[0].strip()
     headers = {"Host": public} if public else {}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upload = pool.submit(
-            slow_post_json, service.port, "/api/items", {"name": "x"}, seconds=3, headers=headers
-        )
-        time.sleep(0.5)
+    with requests_in_flight(service, 1, headers=headers) as held:
         started = time.monotonic()
         service.signal(signal.SIGTERM)
-        status = service.wait(timeout=budget)
-        elapsed = time.monotonic() - started
-        assert upload.result().status == 201
+        time.sleep(2.5)  # the request waits for the database meanwhile
+    status = service.wait(timeout=budget)
+    elapsed = time.monotonic() - started
+    assert [response.status_code for response in held.responses] == [201]
     assert status == 0, service.output()
     assert 2 < elapsed < budget, elapsed
 

@@ -22,7 +22,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,9 +38,9 @@ from prometheus_client.parser import text_string_to_metric_families as plain_tex
 from prometheus_client.samples import Sample
 
 from kit import dashboards as kit
-from kit.http import RawResponse, slow_post_json
+from kit.http import RawResponse
 from kit.otlp import OtlpSink
-from kit.project import Project, Service, free_port
+from kit.project import Project, Service, free_port, requests_in_flight
 from kit.prometheus import Prometheus, finite_values
 from kit.render import FRAMEWORKS, KIT_ROOT, render
 from kit.system import require
@@ -157,25 +156,14 @@ def drive(deployed: Deployed) -> None:
             expect(client.get("/ready"), 200)
             time.sleep(1)
 
-        # Slow requests, and requests shed while they hold both slots.
-        slow: dict[int, RawResponse] = {}
-        uploads = [
-            threading.Thread(
-                target=lambda n=n: slow.update(
-                    {n: slow_post_json(main.port, "/api/items", {"name": "slow"}, seconds=4)}
-                )
-            )
-            for n in range(2)
-        ]
-        for upload in uploads:
-            upload.start()
-        time.sleep(0.7)
-        for _ in range(3):
-            expect(client.get("/api/items"), 503, "overloaded")
-            time.sleep(SPACING)
-        for upload in uploads:
-            upload.join()
-        for response in slow.values():
+        # Slow requests (waiting for the database), and requests shed while they
+        # hold both slots.
+        with requests_in_flight(main, 2, settle=0.7) as held:
+            for _ in range(3):
+                expect(client.get("/api/items"), 503, "overloaded")
+                time.sleep(SPACING)
+            time.sleep(max(0.0, 3.0 - 3 * SPACING))
+        for response in held.responses:
             expect(response, 201)
 
         # A bug: the code finds a schema it does not expect.

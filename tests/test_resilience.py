@@ -25,10 +25,9 @@ import httpx
 import pytest
 
 from kit.faultproxy import FaultProxy, LinkRecord
-from kit.http import slow_post_json
 from kit.metrics import value
 from kit.postgres import PROGRAMS, PostgresServer
-from kit.project import Project, Service
+from kit.project import Project, Service, requests_in_flight
 from kit.system import require
 from tests.conftest import Boot
 
@@ -593,19 +592,11 @@ AT_ONCE = 0.5
 
 def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot, note: Note) -> None:
     limit, extra, burst_clients, burst_each = 2, 20, 10, 50
-    service = boot(MAX_IN_FLIGHT=str(limit))
-    slow: list[Any] = []
-    uploads = [
-        threading.Thread(
-            target=lambda: slow.append(
-                slow_post_json(service.port, "/api/items", {"name": "holding a slot"}, seconds=6.0)
-            )
-        )
-        for _ in range(limit)
-    ]
-    for upload in uploads:
-        upload.start()
-    time.sleep(0.5)
+    # The slots are held by requests waiting for the database, which lets them
+    # wait long enough (DB_STATEMENT_TIMEOUT) for everything below.
+    service = boot(MAX_IN_FLIGHT=str(limit), DB_STATEMENT_TIMEOUT="60")
+    holding = contextlib.ExitStack()
+    held = holding.enter_context(requests_in_flight(service, limit))
     for probe in ("/healthz", "/ready", "/metrics"):  # their one-time costs come first
         assert call(service, "GET", probe).status == 200
     (worker,) = worker_pids(service)
@@ -642,10 +633,10 @@ def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot, note: 
     ]
     bursting.set()
     prober.join()
-    for upload in uploads:
-        upload.join()
+    holding.close()
 
-    assert [r.status for r in slow] == [201] * limit  # they held the slots throughout
+    # They held the slots throughout.
+    assert [r.status_code for r in held.responses] == [201] * limit
     for outcome in shed + burst:
         assert outcome.status == 503, outcome
         assert outcome.body["error"] == "overloaded"

@@ -3,6 +3,7 @@ the bounds gunicorn puts on every request it reads itself (the WSGI services')."
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 from http import HTTPStatus
@@ -39,7 +40,10 @@ class HttpProtocol(HttpToolsProtocol):
     - bytes that cannot be parsed while earlier requests of the connection
       still await their answers end the connection after those answers (RFC
       9112, section 9.3.2: answers go in the order of the requests). uvicorn
-      would answer 400 at once, in place of the answer the client waits for.
+      would answer 400 at once, in place of the answer the client waits for;
+    - a request, head and body, has REQUEST_TIMEOUT seconds from its first byte
+      to arrive whole (408 and the connection closed), as in the threaded
+      workers: a slow sender would otherwise keep its slot (MAX_IN_FLIGHT).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -51,10 +55,14 @@ class HttpProtocol(HttpToolsProtocol):
         self._refused = False  # nothing more is read on this connection
         self._message_cycle: RequestResponseCycle | None = None  # whose body is being read
         self._cycles: deque[RequestResponseCycle] = deque()  # not yet answered, in order
+        self._timeout = get_settings().request_timeout
+        self._deadline: asyncio.TimerHandle | None = None  # of the request being received
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # the connection closes once the answers it owes are sent
+        if self._reading_head and self._deadline is None:
+            self._deadline = self.loop.call_later(self._timeout, self._too_slow)
         head_before, heads_before = self._reading_head, self._heads
         super().data_received(data)
         # Only a read that began and ended inside one head is counted: all of it
@@ -99,7 +107,19 @@ class HttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._message_cycle = None
         self._reading_head = True
+        self._cancel_deadline()
         super().on_message_complete()
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self._refused:
+            self.logger.warning("Request timeout: not received whole within %gs.", self._timeout)
+            self._refuse(HTTPStatus.REQUEST_TIMEOUT)
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer when the parser stops: on malformed bytes (400) or at
@@ -142,6 +162,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
         # uvicorn tells only the latest request; an earlier one still being
         # served would write to the closed transport.
         for cycle in self._cycles:

@@ -213,6 +213,7 @@ class Settings:
     graceful_timeout: float
     drain_delay: float
     keepalive: float
+    request_timeout: float
     db_pool_size: int
     db_max_overflow: int
     db_pool_timeout: float
@@ -241,6 +242,7 @@ class Settings:
             graceful_timeout=env.seconds("GRACEFUL_TIMEOUT", 20.0, minimum=1.0),
             drain_delay=env.seconds("DRAIN_DELAY", 2.0),
             keepalive=env.seconds("KEEPALIVE", 5.0, minimum=1.0),
+            request_timeout=env.seconds("REQUEST_TIMEOUT", 10.0, minimum=1.0),
             db_pool_size=env.integer("DB_POOL_SIZE", 5, minimum=1),
             db_max_overflow=env.integer("DB_MAX_OVERFLOW", 5),
             db_pool_timeout=env.seconds("DB_POOL_TIMEOUT", 2.0, minimum=0.1),

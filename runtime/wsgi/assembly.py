@@ -38,12 +38,6 @@ from gunicorn.http.message import Request as _Request
 from gunicorn.http.parser import RequestParser as _RequestParser
 from gunicorn.http.unreader import IterUnreader, SocketUnreader
 
-# Seconds a client has to send a whole request, head and body, counted from
-# when the worker starts waiting for it: the connection's opening, a kept-alive
-# connection's first byte, or the end of the answer before a pipelined one.
-# Past it the client gets 408 and the connection closes.
-REQUEST_DEADLINE = 10.0
-
 BARE_LF = re.compile(rb"(?<!\r)\n")
 # Without any of these fields a request has no body (or the parser refuses
 # it), and its head need not be parsed on the loop.
@@ -99,7 +93,7 @@ class Unreader(SocketUnreader):  # type: ignore[misc]
         super().__init__(sock)
         self.received = memoryview(b"")
         self.deadline = 0.0
-        self.seconds = REQUEST_DEADLINE
+        self.seconds = 0.0
 
     def chunk(self, size_hint: int | None = None) -> bytes:
         if self.received:

@@ -7,7 +7,7 @@ done (wait for background work, close the pool) it registers with
 
 A thread gets a request only once the worker's event loop has received it
 whole (assembly.py): a client that sends slowly holds a connection, never a
-thread, and gets 408 after ``REQUEST_DEADLINE`` seconds. Closing a connection
+thread, and gets 408 after REQUEST_TIMEOUT seconds. Closing a connection
 after its response, which gunicorn does in the loop and blocking (up to 2 s
 for a client that does not close its side), is done without blocking.
 """
@@ -27,9 +27,10 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.http.body import ChunkedReader
+from gunicorn.http.errors import InvalidHeader
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
-from .assembly import REQUEST_DEADLINE, Assembly, RequestParser, RequestTimeout, head_limit
+from .assembly import Assembly, RequestParser, RequestTimeout, head_limit
 from .config import get_settings
 
 RECEIVE = 65536  # bytes per read on the event loop
@@ -63,7 +64,11 @@ class Worker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
         # The loop reads plain HTTP/1.1; with TLS or HTTP/2 cleartext (set in
         # gunicorn.conf.py), the threads read requests as in gthread.
         self.assembles = not self.cfg.is_ssl and self.cfg.http2_cleartext == "off"
-        self.request_deadline = REQUEST_DEADLINE
+        # Seconds a client has to send a whole request, head and body, counted
+        # from when the worker starts waiting for it: the connection's opening,
+        # a kept-alive connection's first byte, or the end of the answer before
+        # a pipelined one (REQUEST_TIMEOUT; set after fork, init_process).
+        self.request_deadline = 10.0
         self.head_limit = head_limit(self.cfg)
         # Connections the loop itself holds, and when it stops holding them.
         self.held: dict[Any, Assembly | Lingering] = {}
@@ -78,11 +83,16 @@ class Worker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
         settings = get_settings()
         self.cfg.set("graceful_timeout", math.ceil(settings.graceful_timeout))
         self.max_body = settings.max_request_body_bytes
+        self.request_deadline = settings.request_timeout
         if not self.assembles:
             self.log.warning("TLS or HTTP/2 cleartext: slow clients can hold every thread")
         super().init_process()
 
     def handle_request(self, req: Any, conn: Any) -> bool:
+        if req.version >= (1, 1) and not any(name == "HOST" for name, _ in req.headers):
+            # RFC 9112, section 3.2: an HTTP/1.1 request without Host is a 400,
+            # answered as gunicorn answers its other malformed requests.
+            raise InvalidHeader("HOST")
         # A body above MAX_REQUEST_BODY_BYTES gets 413 without being read, and
         # gunicorn drops a connection whose unread body it cannot drain (it
         # gives up after 64 KiB): the 413 must say "Connection: close", or the

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
-from kit.http import slow_post_json
 from kit.metrics import OPENMETRICS, families, samples, total
 from kit.otlp import OtlpSink
-from kit.project import Service
+from kit.project import Service, requests_in_flight
 from tests.conformance.helpers import (
     HEX32,
     ITEM_ROUTE,
@@ -142,18 +139,12 @@ def test_openmetrics_exemplars_lead_to_traces(service: Service, sink: OtlpSink) 
 
 
 def test_active_requests_count_what_is_in_flight(service: Service) -> None:
-    result: dict[str, Any] = {}
-    upload = threading.Thread(
-        target=lambda: result.update(
-            response=slow_post_json(service.port, "/api/items", {"name": "slow"}, seconds=1.5)
+    with requests_in_flight(service, 1) as held:
+        during = total(
+            scrape(service).text, "http_server_active_requests", http_request_method="POST"
         )
-    )
-    upload.start()
-    time.sleep(0.6)
-    during = total(scrape(service).text, "http_server_active_requests", http_request_method="POST")
-    upload.join()
     after = total(scrape(service).text, "http_server_active_requests", http_request_method="POST")
-    assert result["response"].status == 201
+    assert [response.status_code for response in held.responses] == [201]
     assert (during, after) == (1, 0)
 
 
