@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -1038,6 +1039,37 @@ def test_slow_clients_do_not_starve_the_probes(
     # Once they are gone, the service serves as before.
     after = probe_for(fresh.port, ["/healthz", "/api/items"], 2.0, timeout=5.0)
     assert all(p.reply.status == 200 for p in after), summary(after)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(b"GET /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\n", id="head"),
+        pytest.param(
+            b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 20\r\n\r\n{",
+            id="body",
+        ),
+    ],
+)
+def test_a_request_that_does_not_arrive_in_time_gets_408(boot: Boot, sent: bytes) -> None:
+    """Contract section 3 (REQUEST_TIMEOUT): a request that has not arrived whole
+    that long after its first byte gets 408, and its connection closes."""
+    timeout = 2.0
+    service = boot(REQUEST_TIMEOUT=str(timeout))
+    try:
+        with socket.create_connection(("127.0.0.1", service.port), timeout=timeout + 5) as sock:
+            started = time.monotonic()
+            sock.sendall(sent)
+            answer = b""
+            while chunk := sock.recv(65536):  # until the service closes the connection
+                answer += chunk
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert timeout - 0.2 < waited < timeout + 2, waited
+        assert probe(service.port, "/healthz").reply.status == 200
+    finally:
+        service.kill()
 
 
 # --- The FastAPI service's own OpenAPI document (schemathesis) ----------------------------

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.boot
         ("DB_POOL_SIZE", "lots", {}),
         ("LOG_LEVEL", "loud", {}),
         ("GRACEFUL_TIMEOUT", "-1", {}),
+        ("REQUEST_TIMEOUT", "soon", {}),
         ("DATABASE_URL", "mysql://db/x", {}),
         ("OTEL_TRACES_EXPORTER", "bogus", {}),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus", {}),
