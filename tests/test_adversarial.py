@@ -13,7 +13,7 @@ unhandled exception, and ``/metrics`` still passes ``promtool check metrics``.
 
 Slow clients (section 9: probes are answered even when the service is busy)
 and the FastAPI service's own OpenAPI document (schemathesis) close the tier.
-``docs/adversarial-findings.md`` records what fails today and why.
+The answers are those of the contract's "Malformed and hostile requests".
 """
 
 from __future__ import annotations
