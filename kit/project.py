@@ -179,6 +179,9 @@ def requests_in_flight(
     (201) when the block ends. A slow upload would not do: a threaded worker
     serves a request only once its body has arrived."""
     held = Held()
+    # The service's first connection puts the database in WAL mode, where the
+    # lock below keeps writers waiting but not readers (readiness checks).
+    assert service.get("/api/items")[0] == 200
     threads = [
         threading.Thread(
             target=_post_item,

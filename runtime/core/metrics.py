@@ -14,10 +14,10 @@ import gc
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics
@@ -255,6 +255,16 @@ def _multiprocess_scrape(pid: int) -> MultiprocessScrape:  # one per worker
     return MultiprocessScrape(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
+# The formats a scrape is written in (section 3 of docs/contract.md).
+TEXT = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _openmetrics(registry: Collector) -> bytes:
+    body: bytes = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+    return body
+
+
 def wants_openmetrics(accept: str | None) -> bool:
     """Whether ``Accept`` takes OpenMetrics: any member of that media type with a
     non-zero quality. Its other parameters (a version) are not the client's to
@@ -280,17 +290,18 @@ def wants_openmetrics(accept: str | None) -> bool:
 
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a scrape, in the format the scraper asked for."""
+    encoder: Callable[[Collector], bytes]
     if wants_openmetrics(accept):
-        encoder, content_type = openmetrics.generate_latest, openmetrics.CONTENT_TYPE_LATEST
+        encoder, content_type = _openmetrics, OPENMETRICS
     else:
-        encoder, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+        encoder, content_type = generate_latest, TEXT
     if not MULTIPROCESS:
         return encoder(REGISTRY), content_type
     _gc_counts.flush()
     processes = CollectorRegistry()
     processes.register(ServerProcesses())
     try:
-        merged = _multiprocess_scrape(os.getpid()).render(encoder is openmetrics.generate_latest)
+        merged = _multiprocess_scrape(os.getpid()).render(encoder is _openmetrics)
     except Unsupported:
         MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
         return encoder(processes), content_type
