@@ -181,7 +181,8 @@ def requests_in_flight(
     held = Held()
     # The service's first connection puts the database in WAL mode, where the
     # lock below keeps writers waiting but not readers (readiness checks).
-    assert service.get("/api/items")[0] == 200
+    with service.client(headers=headers) as client:
+        assert client.get("/api/items").status_code == 200
     threads = [
         threading.Thread(
             target=_post_item,

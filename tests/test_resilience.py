@@ -648,7 +648,9 @@ def test_requests_beyond_the_in_flight_limit_are_shed_at_once(boot: Boot, note: 
         lambda r: str(r.get("request_id", "")).startswith(marker), refusals
     )
     assert len(lines) == refusals
-    assert all(line["http_status"] == 503 and line["duration_ms"] < 50 for line in lines)
+    assert all(line["http_status"] == 503 for line in lines)
+    slowest = max(line["duration_ms"] for line in lines)
+    assert slowest < 50, f"a refusal took {slowest} ms by the service's clock"
     # Probes kept answering during the burst.
     assert len(probes) >= 3 and all(p.status == 200 and p.seconds < 1 for p in probes), probes
     # 520 refusals later the worker has not grown: nothing is queued or kept.
