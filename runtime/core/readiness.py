@@ -4,10 +4,20 @@ A probe answers ``draining()`` once the service is stopping; otherwise it
 runs its checks within ``READY_TIMEOUT`` and hands their outcome to
 ``answer``, which also logs every change between ready and not ready, once,
 and publishes the outcome as the ``service_ready`` gauge.
+
+Nothing may call ``/ready`` (a local stack has no prober), so each worker
+also runs the same check itself whenever the last one is ``REFRESH_SECONDS``
+old (``keep_current``, ``keep_current_in_thread``): ``service_ready`` exists
+from the worker's start and is never older than that (contract, section 7).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import lifecycle
@@ -19,11 +29,21 @@ log = get_logger(__name__)
 Answer = tuple[dict[str, Any], int]
 _last_ready: bool | None = None
 
+# How old service_ready may get when nothing probes the service.
+REFRESH_SECONDS = 10.0
+_checked_at = -math.inf  # time.monotonic() of the last outcome
+
+
+def _record(ready: bool) -> None:
+    global _checked_at
+    record_readiness(ready)
+    _checked_at = time.monotonic()
+
 
 def draining() -> Answer | None:
     """503 ``draining`` from the moment gunicorn's master receives SIGTERM."""
     if lifecycle.is_draining():
-        record_readiness(False)
+        _record(False)
         return {"status": "draining", "checks": {}}, 503
     return None
 
@@ -42,8 +62,45 @@ def failed(exc: BaseException, timeout: float) -> dict[str, str]:
 def answer(checks: dict[str, dict[str, str]]) -> Answer:
     global _last_ready
     ok = all(check["status"] == "ok" for check in checks.values())
-    record_readiness(ok)
+    _record(ok)
     if ok != _last_ready:
         (log.info if ok else log.warning)("readiness changed", ready=ok, **checks)
         _last_ready = ok
     return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+
+
+def _due_in() -> float:
+    """Seconds until the outcome is ``REFRESH_SECONDS`` old (0 or less: now)."""
+    return _checked_at + REFRESH_SECONDS - time.monotonic()
+
+
+async def keep_current(check: Callable[[], Awaitable[Answer]]) -> None:
+    """Run ``check`` (what ``/ready`` runs) whenever the outcome is due, until cancelled."""
+    while True:
+        wait = _due_in()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            continue
+        try:
+            await check()
+        except Exception:  # the checks report their own failures; this is a bug
+            log.exception("readiness refresh failed")
+            await asyncio.sleep(REFRESH_SECONDS)
+
+
+def keep_current_in_thread(check: Callable[[], Answer]) -> Callable[[], None]:
+    """``keep_current`` for a threaded worker: a daemon thread; returns what stops it."""
+    stopped = threading.Event()
+
+    def run() -> None:
+        while not stopped.wait(max(_due_in(), 0.0)):
+            if _due_in() > 0:
+                continue
+            try:
+                check()
+            except Exception:  # the checks report their own failures; this is a bug
+                log.exception("readiness refresh failed")
+                stopped.wait(REFRESH_SECONDS)
+
+    threading.Thread(target=run, name="readiness-refresh", daemon=True).start()
+    return stopped.set
