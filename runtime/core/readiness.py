@@ -7,17 +7,14 @@ and publishes the outcome as the ``service_ready`` gauge.
 
 Nothing may call ``/ready`` (a local stack has no prober), so each worker
 also runs the same check itself whenever the last one is ``REFRESH_SECONDS``
-old (``keep_current``, ``keep_current_in_thread``): ``service_ready`` exists
-from the worker's start and is never older than that (contract, section 7).
+old (``refresh.py`` of the server layer: a task, or a thread): ``service_ready``
+exists from the worker's start and is never older than that (contract, section 7).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import lifecycle
@@ -69,38 +66,6 @@ def answer(checks: dict[str, dict[str, str]]) -> Answer:
     return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
 
 
-def _due_in() -> float:
+def due_in() -> float:
     """Seconds until the outcome is ``REFRESH_SECONDS`` old (0 or less: now)."""
     return _checked_at + REFRESH_SECONDS - time.monotonic()
-
-
-async def keep_current(check: Callable[[], Awaitable[Answer]]) -> None:
-    """Run ``check`` (what ``/ready`` runs) whenever the outcome is due, until cancelled."""
-    while True:
-        wait = _due_in()
-        if wait > 0:
-            await asyncio.sleep(wait)
-            continue
-        try:
-            await check()
-        except Exception:  # the checks report their own failures; this is a bug
-            log.exception("readiness refresh failed")
-            await asyncio.sleep(REFRESH_SECONDS)
-
-
-def keep_current_in_thread(check: Callable[[], Answer]) -> Callable[[], None]:
-    """``keep_current`` for a threaded worker: a daemon thread; returns what stops it."""
-    stopped = threading.Event()
-
-    def run() -> None:
-        while not stopped.wait(max(_due_in(), 0.0)):
-            if _due_in() > 0:
-                continue
-            try:
-                check()
-            except Exception:  # the checks report their own failures; this is a bug
-                log.exception("readiness refresh failed")
-                stopped.wait(REFRESH_SECONDS)
-
-    threading.Thread(target=run, name="readiness-refresh", daemon=True).start()
-    return stopped.set

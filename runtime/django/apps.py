@@ -6,12 +6,13 @@ from django.apps import AppConfig
 from django.core.signals import got_request_exception
 from django.db.backends.signals import connection_created
 
-from . import readiness, server, tasks
+from . import server, tasks
 from .backends import pooling
 from .config import get_settings
 from .database import trace_connection
 from .handlers import log_unhandled_exception
 from .metrics import init_failure_series
+from .refresh import keep_ready_current
 
 
 class RuntimeConfig(AppConfig):
@@ -28,9 +29,7 @@ class RuntimeConfig(AppConfig):
         got_request_exception.connect(log_unhandled_exception, dispatch_uid="log-unhandled")
         # In a serving worker, once it has loaded the application.
         server.on_start(lambda: init_failure_series(routes()))
-        server.on_start(
-            lambda: server.on_exit(readiness.keep_current_in_thread(probes.readiness_answer))
-        )
+        server.on_start(lambda: server.on_exit(keep_ready_current(probes.readiness_answer)))
         # Run last registered first, at worker exit: the background work, then the pool.
         server.on_exit(pooling.close_all)
         server.on_exit(lambda: tasks.drain(get_settings().graceful_timeout))

@@ -17,13 +17,14 @@ from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from . import handlers, middleware, openapi, probes, readiness
+from . import handlers, middleware, openapi, probes
 from .config import get_settings
 from .database import Database
 from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
 from .metrics import init_failure_series
 from .pipeline import EXEMPT_PATHS
+from .refresh import keep_ready_current
 from .tasks import BackgroundTasks
 from .tracing import configure_tracing, shutdown_tracing
 
@@ -89,9 +90,7 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
         tasks = BackgroundTasks()
         # Every router has joined the app by now.
         init_failure_series(routes(app))
-        refresh = asyncio.create_task(
-            readiness.keep_current(lambda: probes.readiness_answer(database))
-        )
+        refresh = asyncio.create_task(keep_ready_current(lambda: probes.readiness_answer(database)))
         log.info("startup complete", service=settings.service_name, version=app.version)
         try:
             if lifespan is None:

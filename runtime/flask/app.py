@@ -11,13 +11,14 @@ from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
-from . import handlers, middleware, probes, readiness, server, tasks
+from . import handlers, middleware, probes, server, tasks
 from .config import Settings, get_settings
 from .database import Database
 from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
 from .metrics import init_failure_series
 from .pipeline import EXEMPT_PATHS
+from .refresh import keep_ready_current
 from .tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -80,9 +81,7 @@ def init_app(app: Flask, settings: Settings | None = None) -> None:
     # Once the worker has the whole application (the blueprints come after this).
     server.on_start(lambda: init_failure_series(routes(app)))
     server.on_start(
-        lambda: server.on_exit(
-            readiness.keep_current_in_thread(lambda: probes.readiness_answer(database))
-        )
+        lambda: server.on_exit(keep_ready_current(lambda: probes.readiness_answer(database)))
     )
     # Run last registered first, at worker exit: the background work, then the pool.
     server.on_exit(database.dispose)
