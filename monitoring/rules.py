@@ -274,10 +274,10 @@ def service_alerts(service: Service) -> list[Rule]:
             f"absent({up})",
             "critical",
             "{{ $labels.job }} has no scrape target at all",
-            "Prometheus has had no target of job {{ $labels.job }} for 5 minutes (no up "
-            "series: value {{ $value }} from absent()): the service is scaled to zero or "
-            "its discovery (PodMonitor selector, scrape configuration) finds nothing, so "
-            "nothing about it can alert.",
+            "Prometheus has had no target of job {{ $labels.job }} for 5 minutes "
+            "(absent(up) = {{ $value }}): the service is scaled to zero, or its discovery "
+            "(PodMonitor selector, scrape configuration) finds nothing, so nothing about it "
+            "can alert.",
             service.link(RUNTIME),
             "5m",
         ),

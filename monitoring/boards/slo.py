@@ -45,7 +45,8 @@ def _stats(slo: str, title: str, met: str) -> list[Spec]:
     return [
         single(
             f"{title} over {SLO_WINDOW}",
-            f"{met}, over the last {SLO_WINDOW}; green from the service's objective on.",
+            f"{met}, over the last {SLO_WINDOW}. The objective it is held to is in "
+            "Objectives; the budget left says whether it is met.",
             "percentunit",
             Query(f"1 - {_ratio(slo, SLO_WINDOW)}", "{{job}}"),
             width=5,
