@@ -82,8 +82,9 @@ class Deployed:
     scrape: dict[str, Any]
     services: dict[str, Service] = field(default_factory=dict)
     sinks: list[OtlpSink] = field(default_factory=list)
-    # A target of the service's own job that never answers (ScrapeTargetDown).
-    unreachable: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
+    # A target of the service's own job that never answers (ScrapeTargetDown),
+    # chosen once every service has its port.
+    unreachable: str = ""
 
     def boot(self, name: str, workdir: Path, release: bool, **env: str) -> None:
         sink = OtlpSink()
@@ -234,16 +235,28 @@ def rule_files(deployed: dict[str, Deployed], root: Path) -> list[str]:
     return files
 
 
+def nobodys_port(deployed: dict[str, Deployed]) -> str:
+    """A port on which nothing answers: none of the services' (free_port may
+    hand out a port again once it is closed)."""
+    taken = {service.port for item in deployed.values() for service in item.services.values()}
+    taken |= {int(d.unreachable.rsplit(":", 1)[1]) for d in deployed.values() if d.unreachable}
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return f"127.0.0.1:{port}"
+
+
 def prometheus_config(deployed: dict[str, Deployed], rules: list[str]) -> dict[str, Any]:
+    for item in deployed.values():
+        item.unreachable = nobodys_port(deployed)
     jobs = []
     for item in deployed.values():
         # The project's own scrape job, pointed at the instances booted here.
         targets = [item.instance("main"), item.instance("broken"), item.unreachable]
         jobs.append({**item.scrape, "static_configs": [{"targets": targets}]})
     # Another service's target, down: no rule of these projects may alert on it.
-    jobs.append(
-        {"job_name": UNREACHABLE_JOB, "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]}
-    )
+    other = {"job_name": UNREACHABLE_JOB, "static_configs": [{"targets": [nobodys_port(deployed)]}]}
+    jobs.append(other)
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": rules,
@@ -505,6 +518,21 @@ def test_the_first_failure_of_a_route_is_counted(stack: Stack, fw: str) -> None:
     # And the SLI moved with it.
     sli = f'slo:sli_errors:rate5m{{job="{deployed.job}", slo="availability"}}'
     assert max(finite_values(stack.prometheus.query_range(sli, stack.start, stack.end))) > 0
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_shed_requests_are_refused_before_routing(stack: Stack, fw: str) -> None:
+    # Contract, sections 7 and 9: a request shed matched no route, whatever
+    # the framework (their series exist from the start, route "" for any method).
+    job = stack.deployed[fw].job
+    shed = stack.prometheus.query(
+        "sum by (http_route, http_request_method) "
+        f'(http_server_request_duration_seconds_count{{job="{job}", error_type="overloaded"}}) > 0',
+        stack.end,
+    )
+    # Prometheus keeps no empty label: no http_route is the empty route.
+    routes = {(s["metric"].get("http_route", ""), s["metric"]["http_request_method"]) for s in shed}
+    assert routes == {("", "GET")}
 
 
 @pytest.mark.parametrize("fw", FRAMEWORKS)
