@@ -108,8 +108,10 @@ class Alerts:
         return [self.check(name, at) for name in names]
 
 
-def _case(series: list[dict[str, str]], alerts: list[dict[str, Any]], **more: Any) -> Case:
-    case: Case = {"interval": "1m", "input_series": series}
+def _case(
+    name: str, series: list[dict[str, str]], alerts: list[dict[str, Any]], **more: Any
+) -> Case:
+    case: Case = {"name": name, "interval": "1m", "input_series": series}
     if alerts:
         case["alert_rule_test"] = alerts
     case.update(more)
@@ -166,6 +168,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
     refused = "0x60 " + _steady(shed, 89, shed)
     cases.append(
         _case(
+            "shed requests from minute 61: a page for availability and for latency",
             traffic.requests("ok", ok, ok) + traffic.requests("shed", refused, refused),
             [
                 *alerts.quiet(burns, "60m"),
@@ -180,6 +183,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
     # answered): a page for latency only.
     cases.append(
         _case(
+            "every request slow from minute 61: a page for latency only",
             traffic.requests("ok", _steady(600, 150), _steady(600, 60) + " 36000x89"),
             [
                 *alerts.quiet(burns, "60m"),
@@ -198,6 +202,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
         spent.append(Expect({"slo": "latency"}, 1 - failed / total / b))
     cases.append(
         _case(
+            "failures at 4 times the budget's pace: a ticket, no page, the budget spent",
             traffic.requests("ok", _steady(total - failed, 420), _steady(total - failed, 420))
             + traffic.requests("database", _steady(failed, 420), _steady(failed, 420)),
             [
@@ -223,6 +228,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
     slow = 4 * b * total
     cases.append(
         _case(
+            "slow requests at 4 times the budget's pace: a ticket, no page",
             traffic.requests("ok", _steady(total, 420), _steady(total - slow, 420)),
             [
                 alerts.check("SLOLatencySlowBurn", "7h", Expect({"slo": "latency"}, 4.0)),
@@ -237,6 +243,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
     slow = 0.5 * b * total - failed  # the failures count as slow already
     cases.append(
         _case(
+            "within the objectives: nothing fires, half of each budget left",
             traffic.requests(
                 "ok", _steady(total - failed, 420), _steady(total - failed - slow, 420)
             )
@@ -271,6 +278,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
     least = least_requests(BURN_ALERTS[0].conditions[0][2], a)
     cases.append(
         _case(
+            "one failure among too few requests: no page",
             traffic.requests("ok", _steady((least - 2) / 60, 180))
             + traffic.requests("bug", "0x100 1x79"),
             [alerts.check("SLOAvailabilityFastBurn", "104m")],
@@ -278,6 +286,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
     )
     cases.append(
         _case(
+            "ten failures at once among enough requests: a page",
             traffic.requests("ok", _steady(least / 60, 180))
             + traffic.requests("bug", "0x100 10x79"),
             [
@@ -296,10 +305,18 @@ def slo_tests(service: Service) -> dict[str, Any]:
         "expr": f'slo:sli_errors:rate5m{{job="{job}", slo="availability"}} > bool 0',
         "eval_time": "13m",
     }
-    for values, counted in (("0x10 1x20", 1), ("_x11 1x19", 0)):
+    for values, counted, name in (
+        ("0x10 1x20", 1, "the first 503, on a series there at zero: counted"),
+        (
+            "_x11 1x19",
+            0,
+            "the first 503, on a series born with it: lost (why the runtime makes them)",
+        ),
+    ):
         sample = {"labels": labelled("availability"), "value": counted}
         cases.append(
             _case(
+                name,
                 traffic.requests("ok", _steady(600, 30)) + traffic.requests("database", values),
                 [],
                 promql_expr_test=[{**first, "exp_samples": [sample]}],
@@ -326,12 +343,14 @@ def service_tests(service: Service) -> dict[str, Any]:
     # another service's targets are not this one's.
     cases.append(
         _case(
+            "no target of the service up: a page",
             [up("a:8000", "1x5 0x20"), up("b:8000", "1x5 0x20"), up("c:8000", "1x25", other)],
             [alerts.check("ServiceDown", "7m"), alerts.check("ServiceDown", "9m", Expect({}, 2))],
         )
     )
     cases.append(
         _case(
+            "one target down of two: a ticket, no page; another service's target is not this one's",
             [up("a:8000", "1x5 0x20"), up("b:8000", "1x25"), up("c:8000", "0x25", other)],
             [
                 alerts.check("ServiceDown", "20m"),
@@ -343,6 +362,7 @@ def service_tests(service: Service) -> dict[str, Any]:
     # minutes. Targets that exist, even down, are not absent.
     cases.append(
         _case(
+            "no series of the service at all: a page",
             [up("c:8000", "0x20", other)],
             [
                 alerts.check("ServiceTargetsAbsent", "3m"),
@@ -351,13 +371,20 @@ def service_tests(service: Service) -> dict[str, Any]:
             ],
         )
     )
-    cases.append(_case([up("a:8000", "0x20")], [alerts.check("ServiceTargetsAbsent", "10m")]))
+    cases.append(
+        _case(
+            "a target down is not absent",
+            [up("a:8000", "0x20")],
+            [alerts.check("ServiceTargetsAbsent", "10m")],
+        )
+    )
 
     # Traffic stops after 90 minutes of 10 requests a minute: a page once no
     # request came for 10 minutes, and 5 more. A service that never had any
     # traffic stays quiet.
     cases.append(
         _case(
+            "traffic stops after 90 minutes: a page",
             traffic.requests("ok", _steady(10, 90) + " 900x60"),
             [
                 alerts.check("ServiceTrafficStopped", "95m"),
@@ -366,7 +393,11 @@ def service_tests(service: Service) -> dict[str, Any]:
         )
     )
     cases.append(
-        _case(traffic.requests("ok", "0x150"), [alerts.check("ServiceTrafficStopped", "120m")])
+        _case(
+            "a service that never had traffic: nothing",
+            traffic.requests("ok", "0x150"),
+            [alerts.check("ServiceTrafficStopped", "120m")],
+        )
     )
 
     # Instance a fails its readiness check from minute 11; b stays ready;
@@ -376,12 +407,14 @@ def service_tests(service: Service) -> dict[str, Any]:
 
     cases.append(
         _case(
+            "an instance fails its readiness check: a ticket",
             [ready("a:8000", "1x10 0x10"), ready("b:8000", "1x20"), ready("c:8000", "0x20", other)],
             [alerts.check("ServiceNotReady", "17m", Expect({"instance": "a:8000"}, 0))],
         )
     )
     cases.append(
         _case(
+            "instances ready, another service's not: nothing",
             [ready("b:8000", "1x20"), ready("c:8000", "0x20", other)],
             [alerts.check("ServiceNotReady", "17m")],
         )
@@ -391,6 +424,7 @@ def service_tests(service: Service) -> dict[str, Any]:
     for refused, firing in ((50, [Expect({}, 0.05)]), (5, [])):
         cases.append(
             _case(
+                "5% shed for 10 minutes: a ticket" if firing else "0.5% shed: nothing",
                 traffic.requests("ok", _steady(1000 - refused, 30))
                 + traffic.requests("shed", _steady(refused, 30)),
                 [alerts.check("ServiceSheddingLoad", "25m", *firing)],
@@ -405,6 +439,7 @@ def service_tests(service: Service) -> dict[str, Any]:
 
     cases.append(
         _case(
+            "workers replaced, a process restarted: a ticket each",
             [
                 process("a:8000", "100x20", "1"),
                 process("a:8000", "100 100 stale", "11"),
@@ -441,6 +476,7 @@ def service_tests(service: Service) -> dict[str, Any]:
     b_fds = fds("b:8000", "1", 400) + fds("b:8000", "11", 400) + fds("b:8000", "12", 400)
     cases.append(
         _case(
+            "a process near its own descriptor limit: a ticket",
             fds("a:8000", "1", 20) + fds("a:8000", "11", 900) + b_fds,
             [
                 alerts.check(
@@ -451,7 +487,13 @@ def service_tests(service: Service) -> dict[str, Any]:
             ],
         )
     )
-    cases.append(_case(b_fds, [alerts.check("ServiceFileDescriptorsNearLimit", "12m")]))
+    cases.append(
+        _case(
+            "processes far from their own limits, more open together: nothing",
+            b_fds,
+            [alerts.check("ServiceFileDescriptorsNearLimit", "12m")],
+        )
+    )
 
     # One worker of a has every connection in use and 3 requests waiting, the
     # other is idle: half the instance's connections are free, yet requests
@@ -468,11 +510,18 @@ def service_tests(service: Service) -> dict[str, Any]:
     busy = pool("b:8000", "11", 5, 0) + pool("b:8000", "12", 5, 0) + pool("c:8000", "11", 10, 0)
     cases.append(
         _case(
+            "one worker's pool full with requests waiting, the other idle: a ticket",
             pool("a:8000", "11", 10, 3) + pool("a:8000", "12", 0, 0) + busy,
             [alerts.check("DatabasePoolExhausted", "6m", Expect({"instance": "a:8000"}, 3))],
         )
     )
-    cases.append(_case(busy, [alerts.check("DatabasePoolExhausted", "6m")]))
+    cases.append(
+        _case(
+            "pools half used, or full with nobody waiting: nothing",
+            busy,
+            [alerts.check("DatabasePoolExhausted", "6m")],
+        )
+    )
 
     # a: 2% of checkouts time out, steadily. b: two timeouts minutes apart.
     def checkouts(instance: str, per_minute: float, timeouts: str) -> list[dict[str, str]]:
@@ -485,11 +534,18 @@ def service_tests(service: Service) -> dict[str, Any]:
     rare = checkouts("b:8000", 10, "0x5 1x5 2x20")
     cases.append(
         _case(
+            "2% of checkouts time out: a ticket",
             checkouts("a:8000", 100, _steady(2, 30)) + rare,
             [alerts.check("DatabasePoolTimeouts", "20m", Expect({"instance": "a:8000"}, 0.02))],
         )
     )
-    cases.append(_case(rare, [alerts.check("DatabasePoolTimeouts", "20m")]))
+    cases.append(
+        _case(
+            "two timeouts minutes apart: nothing",
+            rare,
+            [alerts.check("DatabasePoolTimeouts", "20m")],
+        )
+    )
     return {"evaluation_interval": "1m", "tests": cases}
 
 

@@ -319,6 +319,7 @@ def side_by_side(api: Service, web: Service) -> dict[str, Any]:
         "evaluation_interval": "1m",
         "tests": [
             {
+                "name": "two services' rules and a third service without: each its own",
                 "interval": "1m",
                 "input_series": steady + targets,
                 "alert_rule_test": [
