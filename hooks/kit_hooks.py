@@ -10,7 +10,10 @@ the answers cannot work; ``post_gen`` runs after it and adds:
   (``templates/_shared/<layer>/`` of its ``_shared`` layers, rendered with the
   same context plus the template's ``Procfile`` commands);
 - the kit's contract and observability assets, copied verbatim (Grafana's and
-  Prometheus' ``{{ ... }}`` templates must survive untouched).
+  Prometheus' ``{{ ... }}`` templates must survive untouched);
+- the Prometheus rules and their tests (``grafana/rules/``), rendered for the
+  project's scrape job and objectives by the kit's ``monitoring`` package,
+  the one source of the rules (and of the kit's own copy of them).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import shutil
 import stat
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +99,19 @@ def problems(ctx: dict[str, Any]) -> list[str]:
 
     if email and not EMAIL_RE.match(email):
         found.append(f"author_email {email!r} is not an e-mail address.")
+    found += _monitoring().slo.problems(ctx)
     return found
+
+
+def _monitoring() -> Any:
+    """The kit's ``monitoring`` package (plain Python and PyYAML, which cookiecutter has)."""
+    kit_root = str(Path(__file__).resolve().parent.parent)
+    if kit_root not in sys.path:
+        sys.path.insert(0, kit_root)
+    import monitoring.project
+    import monitoring.slo
+
+    return monitoring
 
 
 def pre_gen(context: str) -> None:
@@ -109,6 +125,7 @@ def post_gen(context: str) -> None:
     kit_root, project_dir = Path(__file__).resolve().parent.parent, Path.cwd()
     install_runtime(ctx, kit_root, project_dir)
     install_shared(ctx, kit_root, project_dir)
+    install_rules(ctx, project_dir)
 
 
 def validate(ctx: dict[str, Any]) -> int:
@@ -171,8 +188,9 @@ CACHES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 # Kit files every project carries unchanged, so that the project's copy and the
 # kit's are one source: the contract, the observability assets (Grafana's and
-# Prometheus' own {{ ... }} must survive untouched), and the harness of the
-# project's own resilience tests, which the kit's tests use too.
+# Prometheus' own {{ ... }} must survive untouched) but their rules, which are
+# each project's own (install_rules), and the harness of the project's own
+# resilience tests, which the kit's tests use too.
 VERBATIM = {
     "docs/contract.md": "docs/contract.md",
     "grafana": "grafana",
@@ -278,11 +296,40 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
     for source, destination in VERBATIM.items():
         origin, target = kit_root / source, project_dir / destination
         if origin.is_dir():
-            shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(origin, target, ignore=_not_verbatim(origin))
         elif origin.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(origin, target)
         else:
             continue
+        written.append(target)
+    return written
+
+
+# Rendered for each project instead (install_rules): the kit's copy is the
+# default answers' rendering.
+RENDERED = {"grafana": "rules"}
+
+
+def _not_verbatim(root: Path) -> Callable[[str, list[str]], set[str]]:
+    skipped = RENDERED.get(root.name)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        found = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+        if skipped and Path(directory) == root:
+            found |= {skipped} & set(names)
+        return found
+
+    return ignore
+
+
+def install_rules(ctx: dict[str, Any], project_dir: Path) -> list[Path]:
+    """Write ``grafana/rules/`` for the project: its scrape job (the slug) and
+    its objectives (``slo_*`` answers, or the kit's defaults); return what was written."""
+    written = []
+    for relative, text in _monitoring().project.rule_files(ctx).items():
+        target = project_dir / "grafana" / "rules" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
         written.append(target)
     return written

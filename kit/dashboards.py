@@ -58,6 +58,29 @@ def targets(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[Target]
                 yield Target(name, panel, target)
 
 
+@dataclass(frozen=True)
+class Annotation:
+    """A dashboard's annotation query (Prometheus' ``expr``), e.g. its deploys."""
+
+    board: str
+    annotation: dict[str, Any]
+
+    @property
+    def expr(self) -> str:
+        return str(self.annotation["expr"])
+
+    @property
+    def where(self) -> str:
+        return f"{self.board} / annotation {self.annotation['name']}"
+
+
+def annotation_queries(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[Annotation]:
+    for name, board in (boards or load()).items():
+        for annotation in board.get("annotations", {}).get("list", []):
+            if annotation.get("expr"):
+                yield Annotation(name, annotation)
+
+
 def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {variable["name"]: variable for variable in dashboard["templating"]["list"]}
 
@@ -68,13 +91,19 @@ def regex_value(value: str) -> str:
 
 
 def substitute(
-    text: str, job: str = "example-service", instance: str = ".*", rate: str = "30s"
+    text: str,
+    job: str = "example-service",
+    instance: str = ".*",
+    rate: str = "30s",
+    range_: str = "1h",
 ) -> str:
-    """``text`` as Grafana sends it with one job and ``instance`` (a regex) selected."""
+    """``text`` as Grafana sends it with ``job`` (a single choice, sent as it is),
+    ``instance`` (a regex) and the time range ``range_`` (``$__range``) selected."""
     return (
         text.replace("$__rate_interval", rate)
-        .replace("${job}", regex_value(job))
-        .replace("$job", regex_value(job))
+        .replace("$__range", range_)
+        .replace("${job}", job)
+        .replace("$job", job)
         .replace("${instance}", instance)
         .replace("$instance", instance)
     )

@@ -24,7 +24,12 @@ def _selectors(node: Any) -> Iterator[str]:
 
 def metrics(expr: str) -> list[str]:
     """The metric names an expression reads (Grafana's variables filled with stand-ins)."""
-    plain = expr.replace("$__rate_interval", "1m").replace("$job", "job").replace("$instance", "i")
+    plain = (
+        expr.replace("$__rate_interval", "1m")
+        .replace("$__range", "1h")
+        .replace("$job", "job")
+        .replace("$instance", "i")
+    )
     return sorted(set(_selectors(promql_parser.parse(plain))))
 
 

@@ -1,4 +1,8 @@
-"""Serialising the generated files the way they are committed."""
+"""Serialising the generated files the way they are committed.
+
+The YAML half is what the post-generation hook writes rules with, so it
+needs nothing beyond PyYAML (a dependency of cookiecutter itself).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 from typing import Any
 
 import yaml
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 
 class _Dumper(yaml.SafeDumper):
@@ -33,6 +36,8 @@ def to_yaml(data: Any, header: str) -> str:
 
 
 def to_json(data: Any) -> str:
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder  # only the kit has the SDK
+
     # Round-trip through the SDK's encoder so only plain JSON values remain.
     plain = json.loads(json.dumps(data, cls=JSONEncoder))
     return json.dumps(plain, indent=2, ensure_ascii=False) + "\n"

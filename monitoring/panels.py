@@ -8,13 +8,14 @@ Grafana's import and for file provisioning alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from grafana_foundation_sdk.builders import bargauge, common, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import bargauge, common, heatmap, prometheus, stat, timeseries
 from grafana_foundation_sdk.builders import dashboard as builder
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models.common import (
     BigValueGraphMode,
+    GraphThresholdsStyleMode,
     LegendDisplayMode,
     LegendPlacement,
     StackingMode,
@@ -31,10 +32,12 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+from grafana_foundation_sdk.models.heatmap import HeatmapColorMode, HeatmapColorScale
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 # The panel builders the kit uses; each returns its own type from every setter.
-PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel
-P = TypeVar("P", timeseries.Panel, stat.Panel, bargauge.Panel)
+PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel | heatmap.Panel
+P = TypeVar("P", timeseries.Panel, stat.Panel, bargauge.Panel, heatmap.Panel)
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAG = "observability-kit"
@@ -44,9 +47,17 @@ REQUESTS = "http_server_request_duration_seconds"
 SERVICE_METRIC = f"{REQUESTS}_count"
 
 
+# Every board shows one service (its scrape job): a single choice, so no sum
+# adds two services up. Its instances are a choice of several, or All.
+JOB = 'job="$job"'
+INSTANCE = 'instance=~"$instance"'
+# The window of a ranking: the dashboard's whole time range.
+RANGE = "$__range"
+
+
 def sel(*matchers: str) -> str:
     """The dashboard's job and instance selection, plus ``matchers``."""
-    return "{" + ", ".join(('job=~"$job"', 'instance=~"$instance"', *matchers)) + "}"
+    return "{" + ", ".join((JOB, INSTANCE, *matchers)) + "}"
 
 
 def named_routes(expr: str) -> str:
@@ -60,6 +71,7 @@ class Query:
     legend: str = "__auto"
     exemplar: bool = False
     instant: bool = False
+    heatmap: bool = False
 
 
 @dataclass
@@ -81,6 +93,8 @@ def _target(query: Query, ref: str) -> prometheus.Dataquery:
     )
     if query.exemplar:
         target = target.exemplar(True)
+    if query.heatmap:
+        target = target.format(PromQueryFormat.HEATMAP)
     return target.instant() if query.instant else target.range()
 
 
@@ -108,7 +122,11 @@ def graph(
     height: int = 8,
     stacked: bool = False,
     min_value: float | None = 0,
+    lines: list[tuple[float, str]] | None = None,
+    time_from: str | None = None,
 ) -> Spec:
+    """A time series panel; ``lines`` are thresholds drawn across it (an alert's
+    burn rate, a limit), ``time_from`` a fixed range of its own (``30d``)."""
     panel = (
         _common(timeseries.Panel(), title, description, unit, list(queries))
         .line_width(1)
@@ -124,6 +142,32 @@ def graph(
         panel = panel.stacking(common.StackingConfig().mode(StackingMode.NORMAL))
     if min_value is not None:
         panel = panel.min(min_value)
+    if lines:
+        panel = panel.thresholds(_thresholds([(None, "transparent"), *lines])).thresholds_style(
+            common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)
+        )
+    if time_from:
+        panel = panel.time_from(time_from)
+    return Spec(panel, width, height)
+
+
+def heat(title: str, description: str, query: Query, width: int = 24, height: int = 8) -> Spec:
+    """A heatmap of a histogram's buckets (``query`` with ``heatmap=True``)."""
+    panel = (
+        _common(heatmap.Panel(), title, description, "s", [query])
+        .calculate(False)
+        .y_axis(heatmap.YAxisConfig().unit("s"))
+        .color(
+            heatmap.HeatmapColorOptions()
+            .mode(HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+            .scale(HeatmapColorScale.EXPONENTIAL)
+            .exponent(0.5)
+            .steps(64)
+        )
+        .cell_gap(1)
+        .show_legend()
+    )
     return Spec(panel, width, height)
 
 
@@ -161,33 +205,59 @@ def ranking(
     return Spec(panel, width, height)
 
 
-def variables() -> list[Builder[VariableModel]]:
-    return [
+def variables(instances: bool = True) -> list[Builder[VariableModel]]:
+    found: list[Builder[VariableModel]] = [
         builder.DatasourceVariable("datasource").label("Data source").type("prometheus"),
         builder.QueryVariable("job")
-        .label("Job")
-        .description("Scrape jobs of services that expose the kit's HTTP metrics.")
+        .label("Service")
+        .description("The scrape job of a service that exposes the kit's HTTP metrics.")
         .datasource(DATASOURCE)
         .query(f"label_values({SERVICE_METRIC}, job)")
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True),
-        builder.QueryVariable("instance")
-        .label("Instance")
-        .description("Instances of the selected jobs.")
-        .datasource(DATASOURCE)
-        .query(f'label_values({SERVICE_METRIC}{{job=~"$job"}}, instance)')
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".*"),
+        .multi(False)
+        .include_all(False),
     ]
+    if instances:
+        found.append(
+            builder.QueryVariable("instance")
+            .label("Instance")
+            .description("Instances of the service.")
+            .datasource(DATASOURCE)
+            .query(f"label_values({SERVICE_METRIC}{{{JOB}}}, instance)")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+        )
+    return found
 
 
-def dashboard(uid: str, title: str, description: str, rows: list[list[Spec]]) -> builder.Dashboard:
-    """A dashboard with the kit's variables and links, its panels laid out row by row."""
+# A version of the service Prometheus had not seen a minute before: a deploy
+# (service_build_info, contract section 7). A restart of the same version is none.
+DEPLOYS = (
+    f"max by (version) (service_build_info{{{JOB}}})\n"
+    f"unless max by (version) (service_build_info{{{JOB}}} offset 1m)"
+)
+# What Grafana's Prometheus annotations read beyond the query, which the SDK's
+# AnnotationQuery does not name: the step matches the offset, one mark per deploy.
+DEPLOY_OPTIONS = {"step": "1m", "titleFormat": "Deployed {{version}}", "tagKeys": "version"}
+
+
+def finish(board: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's JSON model with what the SDK cannot set."""
+    for annotation in board["annotations"]["list"]:
+        if annotation.get("expr") == DEPLOYS:
+            annotation.update(DEPLOY_OPTIONS)
+    return board
+
+
+def dashboard(
+    uid: str, title: str, description: str, rows: list[list[Spec]], instances: bool = True
+) -> builder.Dashboard:
+    """A dashboard with the kit's variables, deploy annotations and links, its
+    panels laid out row by row; ``instances``: whether it has an instance choice."""
     board = (
         builder.Dashboard(title)
         .uid(uid)
@@ -198,7 +268,7 @@ def dashboard(uid: str, title: str, description: str, rows: list[list[Spec]]) ->
         .time("now-1h", "now")
         .refresh("30s")
         .timezone("browser")
-        .variables(variables())
+        .variables(variables(instances))
         # Grafana's own annotations and alerts, as every exported dashboard lists them.
         .annotation(
             builder.AnnotationQuery()
@@ -209,6 +279,14 @@ def dashboard(uid: str, title: str, description: str, rows: list[list[Spec]]) ->
             .icon_color("rgba(0, 211, 255, 1)")
             .type("dashboard")
             .built_in(1)
+        )
+        .annotation(
+            builder.AnnotationQuery()
+            .name("Deploys")
+            .datasource(DATASOURCE)
+            .enable(True)
+            .icon_color("#8F3BB8")
+            .expr(DEPLOYS)
         )
         .link(
             builder.DashboardLink("Observability kit")

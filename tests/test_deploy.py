@@ -54,6 +54,8 @@ from kit.postgres import PostgresServer
 from kit.project import RUN_TIMEOUT, Project, requests_in_flight
 from kit.render import KIT_ROOT, render
 from kit.system import require_python
+from monitoring.slo import SLO_WINDOW
+from monitoring.slo import seconds as window_seconds
 from tests.conftest import Boot
 
 # The contract's routes (docs/contract.md, section 3).
@@ -280,6 +282,11 @@ def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path
 
     prometheus = services["prometheus"]
     assert "--enable-feature=exemplar-storage" in prometheus["command"]
+    # The SLO rules read 30 days back: the default 15 days would make them 15.
+    (retention,) = [f for f in prometheus["command"] if f.startswith("--storage.tsdb.retention.")]
+    flag, _, kept = retention.partition("=")
+    assert flag == "--storage.tsdb.retention.time"
+    assert window_seconds(kept) >= 35 * 86400 > window_seconds(SLO_WINDOW)
     mounts = {
         service: {v.split(":")[1]: v.split(":")[0] for v in spec.get("volumes", []) if ":" in v}
         for service, spec in services.items()
@@ -386,6 +393,24 @@ def test_podmonitor_is_valid_against_the_prometheus_operator_crd(
         PodMonitor.model_validate(typo).model_dump(by_alias=True, exclude_unset=True, mode="json")
         != typo
     ), "the round-trip must expose unknown keys"
+
+
+@render_tier
+def test_every_scrape_job_is_the_one_the_rules_match(
+    generated: Path, manifests: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The rules match the project's own job: the local stack's scrape job, and
+    the job the Prometheus Operator gives the PodMonitor's targets (the value of
+    the pod label its jobLabel names; by default it would be namespace/name)."""
+    alerts = (generated / "grafana/rules/alerts.yml").read_text()
+    jobs = set(re.findall(r'job="([^"]+)"', alerts))
+    (scrape,) = load_yaml(generated / "deploy/prometheus/prometheus.yml")["scrape_configs"]
+    assert jobs == {scrape["job_name"]} == {generated.name}
+    for objects in manifests.values():
+        monitor = one(objects, "PodMonitor")["spec"]
+        labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        assert monitor["selector"]["matchLabels"].items() <= labels.items()
+        assert labels[monitor["jobLabel"]] == generated.name
 
 
 @render_tier

@@ -1,23 +1,31 @@
 """The dashboards and rules against a real Prometheus scraping every framework's service.
 
-One Prometheus (1 s scrapes, exemplar storage, the kit's rules) scrapes, for
-each framework, two instances booted from the rendered template with the
-scrape job of the project's own deploy/prometheus/prometheus.yml:
+One Prometheus (1 s scrapes, exemplar storage) scrapes, for each framework,
+two instances booted from the rendered template with the scrape job of the
+project's own deploy/prometheus/prometheus.yml, and a third target of that
+job that never answers; it loads every project's own rules, side by side:
 
 - ``main``, one process with exemplars, ``MAX_IN_FLIGHT=2`` so that a request
   arriving during two slow uploads is shed (503 overloaded);
 - ``broken``, two workers (multiprocess metrics) and a database it cannot
-  reach (503 database_unavailable, readiness failing).
+  reach (503 database_unavailable, readiness failing: nothing calls /ready,
+  the service checks itself).
 
 The traffic covers 2xx, 4xx, 5xx (500 from a renamed table) and a slow
 request, and one worker of ``broken`` is killed and replaced. Then, for each
-framework separately, every dashboard query must return data, the panels
-that would show a zero without their condition must show it happened, and
-the latency exemplars must name spans the services exported.
+framework separately, every dashboard query (and annotation) must return
+data, the panels that would show a zero without their condition must show it
+happened, the latency exemplars must name spans the services exported, and
+the first failure of a route must be counted.
+
+The rules' long-window group is evaluated at every evaluation here, not every
+2 minutes, so the tier need not wait for it (its interval is checked in
+tests/test_rules.py).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -42,7 +50,7 @@ from kit.http import RawResponse
 from kit.otlp import OtlpSink
 from kit.project import Project, Service, free_port, requests_in_flight
 from kit.prometheus import Prometheus, finite_values
-from kit.render import FRAMEWORKS, KIT_ROOT, render
+from kit.render import FRAMEWORKS, render
 from kit.system import require
 
 # Every framework in one Prometheus: the whole module runs on one xdist worker.
@@ -74,6 +82,9 @@ class Deployed:
     scrape: dict[str, Any]
     services: dict[str, Service] = field(default_factory=dict)
     sinks: list[OtlpSink] = field(default_factory=list)
+    # A target of the service's own job that never answers (ScrapeTargetDown),
+    # chosen once every service has its port.
+    unreachable: str = ""
 
     def boot(self, name: str, workdir: Path, release: bool, **env: str) -> None:
         sink = OtlpSink()
@@ -104,6 +115,7 @@ class Stack:
     deployed: dict[str, Deployed]
     start: float
     end: float = 0.0
+    rules: list[str] = field(default_factory=list)
 
 
 def deploy(framework: str, root: Path) -> Deployed:
@@ -153,7 +165,6 @@ def drive(deployed: Deployed) -> None:
             expect(client.get("/no/such/page"), 404)
             expect(client.post("/api/items", json={}), 422)
             expect(client.delete("/api/items"), 405)
-            expect(client.get("/ready"), 200)
             time.sleep(1)
 
         # Slow requests (waiting for the database), and requests shed while they
@@ -177,8 +188,9 @@ def drive(deployed: Deployed) -> None:
     with broken.client() as client:
         for _ in range(4):
             expect(client.get("/api/items"), 503, "database_unavailable")
-            expect(client.get("/ready"), 503)
             time.sleep(0.5)
+        # One failure only of this route: counted all the same (FIRST_FAILURE).
+        expect(client.get("/api/items/1"), 503, "database_unavailable")
 
 
 def server_pids(service: Service) -> set[int]:
@@ -207,22 +219,47 @@ def replace_a_worker(service: Service) -> None:
     raise AssertionError(f"worker {worker} was not replaced: {now}")
 
 
-def prometheus_config(deployed: dict[str, Deployed]) -> dict[str, Any]:
+def rule_files(deployed: dict[str, Deployed], root: Path) -> list[str]:
+    """Every project's own rules, to load side by side; their long-window group
+    evaluated at every evaluation (module docstring)."""
+    files = []
+    for item in deployed.values():
+        for path in sorted((item.project.path / "grafana" / "rules").glob("*.yml")):
+            rules = yaml.safe_load(path.read_text())
+            for group in rules["groups"]:
+                group.pop("interval", None)
+            copy = root / item.framework / path.name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(yaml.safe_dump(rules, sort_keys=False))
+            files.append(str(copy))
+    return files
+
+
+def nobodys_port(deployed: dict[str, Deployed]) -> str:
+    """A port on which nothing answers: none of the services' (free_port may
+    hand out a port again once it is closed)."""
+    taken = {service.port for item in deployed.values() for service in item.services.values()}
+    taken |= {int(d.unreachable.rsplit(":", 1)[1]) for d in deployed.values() if d.unreachable}
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return f"127.0.0.1:{port}"
+
+
+def prometheus_config(deployed: dict[str, Deployed], rules: list[str]) -> dict[str, Any]:
+    for item in deployed.values():
+        item.unreachable = nobodys_port(deployed)
     jobs = []
     for item in deployed.values():
         # The project's own scrape job, pointed at the instances booted here.
-        jobs.append(
-            {
-                **item.scrape,
-                "static_configs": [{"targets": [item.instance("main"), item.instance("broken")]}],
-            }
-        )
-    jobs.append(
-        {"job_name": UNREACHABLE_JOB, "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]}
-    )
+        targets = [item.instance("main"), item.instance("broken"), item.unreachable]
+        jobs.append({**item.scrape, "static_configs": [{"targets": targets}]})
+    # Another service's target, down: no rule of these projects may alert on it.
+    other = {"job_name": UNREACHABLE_JOB, "static_configs": [{"targets": [nobodys_port(deployed)]}]}
+    jobs.append(other)
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(KIT_ROOT / "grafana" / "rules" / "*.yml")],
+        "rule_files": rules,
         "scrape_configs": jobs,
     }
 
@@ -237,7 +274,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         with ThreadPoolExecutor(len(deployed)) as pool:
             list(pool.map(lambda d: install_and_boot(d, root / d.framework), deployed.values()))
-        prometheus = Prometheus(binary, root / "prometheus", prometheus_config(deployed))
+        rules = rule_files(deployed, root / "rules")
+        prometheus = Prometheus(binary, root / "prometheus", prometheus_config(deployed, rules))
         stack = Stack(prometheus, deployed, start=time.time())
         prometheus.wait(
             lambda: all(
@@ -257,6 +295,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 return bool(prometheus.query(expr, time.time()))
 
             prometheus.wait(recorded, 30, f"recording the SLO of {item.job}")
+        stack.rules = rules
         stack.end = time.time()
         yield stack
     finally:
@@ -413,9 +452,10 @@ def test_latency_exemplars_lead_to_exported_spans(stack: Stack, fw: str) -> None
 def test_every_rule_is_healthy(stack: Stack) -> None:
     groups = stack.prometheus.api("rules")["groups"]
     files = {}
-    for path in (KIT_ROOT / "grafana" / "rules").glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
+    for path in stack.rules:
+        for group in yaml.safe_load(Path(path).read_text())["groups"]:
             files[group["name"]] = len(group["rules"])
+    assert len(files) == 4 * len(stack.deployed)  # each project's own four groups
     assert {group["name"]: len(group["rules"]) for group in groups} == files
     for group in groups:
         for rule in group["rules"]:
@@ -423,16 +463,88 @@ def test_every_rule_is_healthy(stack: Stack) -> None:
             assert not rule["lastEvaluation"].startswith("0001"), rule["name"]
 
 
+def test_each_service_is_judged_by_its_own_rules(stack: Stack) -> None:
+    objectives = stack.prometheus.query("slo:objective:ratio", stack.end)
+    assert sorted((s["metric"]["job"], s["metric"]["slo"]) for s in objectives) == sorted(
+        (d.job, slo) for d in stack.deployed.values() for slo in ("availability", "latency")
+    )
+    for name in ("slo:sli_error:ratio_rate5m", "slo:error_budget_remaining:ratio"):
+        recorded = stack.prometheus.query(f"count by (job, slo) ({name})", stack.end)
+        assert {float(s["value"][1]) for s in recorded} == {1.0}, name  # none written twice
+        assert {s["metric"]["job"] for s in recorded} == {d.job for d in stack.deployed.values()}
+
+
 def test_alerts_follow_the_services(stack: Stack) -> None:
     alerts = stack.prometheus.api("alerts")["alerts"]
-    not_ready = {
-        (a["labels"]["job"], a["labels"]["instance"])
-        for a in alerts
-        if a["labels"]["alertname"] == "ServiceNotReady"
+
+    def firing(name: str) -> set[tuple[str, str]]:
+        return {
+            (a["labels"]["job"], a["labels"].get("instance", ""))
+            for a in alerts
+            if a["labels"]["alertname"] == name
+        }
+
+    # Nothing called /ready: the broken instances found out themselves.
+    assert firing("ServiceNotReady") == {
+        (d.job, d.instance("broken")) for d in stack.deployed.values()
     }
-    assert not_ready == {(d.job, d.instance("broken")) for d in stack.deployed.values()}
-    down = {a["labels"]["job"] for a in alerts if a["labels"]["alertname"] == "ScrapeTargetDown"}
-    assert down == {UNREACHABLE_JOB}
+    # Each service's own unreachable target; another job's is none of theirs.
+    assert firing("ScrapeTargetDown") == {(d.job, d.unreachable) for d in stack.deployed.values()}
+    assert not [a for a in alerts if a["labels"]["job"] == UNREACHABLE_JOB]
+    assert not firing("ServiceDown") and not firing("ServiceTargetsAbsent")
+    # Some 40 requests over the hour: too few for one bad request not to
+    # cross the availability page's threshold, so no page (the guard).
+    assert not firing("SLOAvailabilityFastBurn")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_the_first_failure_of_a_route_is_counted(stack: Stack, fw: str) -> None:
+    # The broken instance failed GET /api/items/{item_id} once: its series was
+    # there at zero before (contract, section 7), so rate() sees that failure.
+    deployed = stack.deployed[fw]
+    selector = (
+        f'{{job="{deployed.job}", instance="{deployed.instance("broken")}", '
+        'http_route="/api/items/{item_id}", error_type="database_unavailable"}'
+    )
+    series = f"sum(http_server_request_duration_seconds_count{selector})"
+    window = f"{math.ceil(stack.end - stack.start)}s"
+    (before,) = stack.prometheus.query(f"min_over_time({series}[{window}:1s])", stack.end)
+    assert float(before["value"][1]) == 0
+    (counted,) = stack.prometheus.query(
+        f"sum(increase(http_server_request_duration_seconds_count{selector}[{window}]))",
+        stack.end,
+    )
+    assert float(counted["value"][1]) >= 1
+    # And the SLI moved with it.
+    sli = f'slo:sli_errors:rate5m{{job="{deployed.job}", slo="availability"}}'
+    assert max(finite_values(stack.prometheus.query_range(sli, stack.start, stack.end))) > 0
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_shed_requests_are_refused_before_routing(stack: Stack, fw: str) -> None:
+    # Contract, sections 7 and 9: a request shed matched no route, whatever
+    # the framework (their series exist from the start, route "" for any method).
+    job = stack.deployed[fw].job
+    shed = stack.prometheus.query(
+        "sum by (http_route, http_request_method) "
+        f'(http_server_request_duration_seconds_count{{job="{job}", error_type="overloaded"}}) > 0',
+        stack.end,
+    )
+    # Prometheus keeps no empty label: no http_route is the empty route.
+    routes = {(s["metric"].get("http_route", ""), s["metric"]["http_request_method"]) for s in shed}
+    assert routes == {("", "GET")}
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_deploy_annotations_mark_the_version_seen_first(stack: Stack, fw: str) -> None:
+    job = stack.deployed[fw].job
+    annotations = list(kit.annotation_queries())
+    assert annotations
+    for annotation in annotations:
+        expr = kit.substitute(annotation.expr, job=job)
+        found = stack.prometheus.query_range(expr, stack.start, stack.end)
+        assert finite_values(found), annotation.where
+        assert {series["metric"]["version"] for series in found} == {"0.1.0"}
 
 
 def series(samples: list[Sample]) -> set[tuple[str, tuple[tuple[str, str], ...]]]:

@@ -1,32 +1,60 @@
-"""Service overview: the RED view of one or more services (rate, errors, duration)."""
+"""Service overview: the RED view of one service (rate, errors, duration), its
+saturation against the load-shedding limit, and its Apdex."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from ..panels import RATE, REQUESTS, Query, dashboard, graph, named_routes, ranking, sel, single
+from ..panels import (
+    RANGE,
+    RATE,
+    REQUESTS,
+    Query,
+    dashboard,
+    graph,
+    heat,
+    named_routes,
+    ranking,
+    sel,
+    single,
+)
+from ..rules import OVERVIEW
 
 COUNT = f"{REQUESTS}_count"
 BUCKET = f"{REQUESTS}_bucket"
 QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 FIVE_XX = 'http_response_status_code=~"5.."'
+ANSWERED = 'http_response_status_code!~"5.."'
 OVERLOADED = 'error_type="overloaded"'
 DATABASE = 'error_type="database_unavailable"'
+# Apdex: satisfied within T, tolerating within 4T; both must be bucket bounds
+# (the form Prometheus 3 stores them in), and a 5xx is neither.
+APDEX_T, APDEX_4T = "0.25", "1.0"
+LIMIT = "http_server_active_requests_limit"
+ACTIVE = "http_server_active_requests"
 
 
-def _rate(*matchers: str, by: str = "") -> str:
+def _rate(*matchers: str, by: str = "", window: str = RATE) -> str:
     grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (rate({COUNT}{sel(*matchers)}[{RATE}]))"
+    return f"sum{grouping} (rate({COUNT}{sel(*matchers)}[{window}]))"
 
 
-def _quantile(q: float, by: str = "le") -> str:
-    return f"histogram_quantile({q}, sum by ({by}) (rate({BUCKET}{sel()}[{RATE}])))"
+def _quantile(q: float, by: str = "le", window: str = RATE) -> str:
+    return f"histogram_quantile({q}, sum by ({by}) (rate({BUCKET}{sel()}[{window}])))"
 
 
 def _error_ratio(by: str) -> str:
     errors = _rate(FIVE_XX, by=by)
     # Without any 5xx the ratio is 0, not "no data".
     return f"({errors} or {_rate(by=by)} * 0) / {_rate(by=by)}"
+
+
+def _apdex() -> str:
+    def within(bound: str) -> str:
+        selector = sel(f'le="{bound}"', ANSWERED)
+        return f"sum(rate({BUCKET}{selector}[{RATE}]))"
+
+    return f"({within(APDEX_T)} + {within(APDEX_4T)}) / 2 / {_rate()}"
 
 
 def build() -> Dashboard:
@@ -37,12 +65,14 @@ def build() -> Dashboard:
             "are not counted).",
             "reqps",
             Query(_rate(), "requests"),
+            width=3,
         ),
         single(
             "Error ratio (5xx)",
             "Share of requests answered with a 5xx status, whatever the cause.",
             "percentunit",
             Query(f"({_rate(FIVE_XX)} or vector(0)) / {_rate()}", "5xx"),
+            width=3,
             steps=[(None, "green"), (0.001, "orange"), (0.01, "red")],
         ),
         single(
@@ -50,13 +80,35 @@ def build() -> Dashboard:
             "99th percentile of the request duration, from the duration histogram.",
             "s",
             Query(_quantile(0.99), "p99"),
+            width=3,
             steps=[(None, "green"), (0.5, "orange"), (1, "red")],
+        ),
+        single(
+            "Apdex",
+            f"Application performance index with T = {APDEX_T} s: requests answered within "
+            f"T count as satisfied, within 4T ({APDEX_4T} s) as half, the slower ones and "
+            "every 5xx as none. 1 is every user satisfied.",
+            "none",
+            Query(_apdex(), "apdex"),
+            width=3,
+            steps=[(None, "red"), (0.7, "orange"), (0.94, "green")],
+            decimals=2,
         ),
         single(
             "Active requests",
             "Requests in flight right now, summed over the instances.",
             "short",
-            Query(f"sum(http_server_active_requests{sel()})", "in flight"),
+            Query(f"sum({ACTIVE}{sel()})", "in flight"),
+            width=3,
+        ),
+        single(
+            "Saturation",
+            "Requests in flight as a share of the load-shedding limit (MAX_IN_FLIGHT per "
+            "worker, summed like them): at 100% a worker refuses requests with 503 overloaded.",
+            "percentunit",
+            Query(f"sum({ACTIVE}{sel()}) / sum({LIMIT}{sel()})", "saturation"),
+            width=3,
+            steps=[(None, "green"), (0.7, "orange"), (0.9, "red")],
         ),
         single(
             "503 load shedding",
@@ -64,6 +116,7 @@ def build() -> Dashboard:
             "MAX_IN_FLIGHT requests.",
             "reqps",
             Query(f"{_rate(OVERLOADED)} or vector(0)", "overloaded"),
+            width=3,
             steps=[(None, "green"), (0.001, "red")],
         ),
         single(
@@ -72,21 +125,24 @@ def build() -> Dashboard:
             "the pool had no connection in time, or a statement timed out.",
             "reqps",
             Query(f"{_rate(DATABASE)} or vector(0)", "database"),
+            width=3,
             steps=[(None, "green"), (0.001, "red")],
         ),
     ]
     route_legend = "{{http_request_method}} {{http_route}}"
     return dashboard(
-        "kit-service-overview",
+        OVERVIEW,
         "Service overview",
-        "Rate, errors and duration of the kit's HTTP services (docs/contract.md, section 7).",
+        "Rate, errors, duration and saturation of one of the kit's HTTP services "
+        "(docs/contract.md, section 7). Annotations mark deploys: a version of the "
+        "service seen for the first time.",
         [
             stats,
             [
                 graph(
                     "Request rate by route",
                     "Requests per second by method and route template; requests that "
-                    "matched no route are shown as (no route).",
+                    "matched no route (or were refused before routing) are shown as (no route).",
                     "reqps",
                     Query(named_routes(_rate(by="http_request_method, http_route")), route_legend),
                 ),
@@ -123,6 +179,18 @@ def build() -> Dashboard:
                 ),
             ],
             [
+                heat(
+                    "Latency distribution",
+                    "Requests per second in each bucket of the duration histogram: where "
+                    "the requests' durations lie, not only their percentiles.",
+                    Query(
+                        f"sum by (le) (rate({BUCKET}{sel()}[{RATE}]))",
+                        "{{le}}",
+                        heatmap=True,
+                    ),
+                ),
+            ],
+            [
                 graph(
                     "Status codes",
                     "Requests per second by HTTP status code, stacked.",
@@ -145,34 +213,36 @@ def build() -> Dashboard:
                     stacked=True,
                 ),
                 graph(
-                    "Active requests",
-                    "Requests in flight by method, summed over the instances; it nears "
-                    "MAX_IN_FLIGHT per worker before load shedding starts.",
+                    "In flight and the shedding limit",
+                    "Requests in flight by instance, and each instance's load-shedding limit "
+                    "(MAX_IN_FLIGHT times its workers): requests above it are refused with "
+                    "503 overloaded.",
                     "short",
-                    Query(
-                        f"sum by (http_request_method) (http_server_active_requests{sel()})",
-                        "{{http_request_method}}",
-                    ),
+                    Query(f"sum by (instance) ({ACTIVE}{sel()})", "{{instance}}"),
+                    Query(f"sum by (instance) ({LIMIT}{sel()})", "limit {{instance}}"),
                     width=8,
                 ),
             ],
             [
                 ranking(
                     "Top routes",
-                    "The ten busiest routes, in requests per second, at the end of the range.",
+                    "The ten busiest routes over the dashboard's time range, in requests "
+                    "per second.",
                     "reqps",
                     Query(
-                        named_routes(f"topk(10, {_rate(by='http_request_method, http_route')})"),
+                        named_routes(
+                            f"topk(10, {_rate(by='http_request_method, http_route', window=RANGE)})"
+                        ),
                         route_legend,
                         instant=True,
                     ),
                 ),
                 ranking(
                     "Slowest routes (p99)",
-                    "The ten routes with the highest p99 duration at the end of the range.",
+                    "The ten routes with the highest p99 duration over the dashboard's time range.",
                     "s",
                     Query(
-                        named_routes(f"topk(10, {_quantile(0.99, 'le, http_route')})"),
+                        named_routes(f"topk(10, {_quantile(0.99, 'le, http_route', RANGE)})"),
                         "{{http_route}}",
                         instant=True,
                     ),

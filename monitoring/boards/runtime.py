@@ -10,6 +10,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from ..panels import RATE, Query, dashboard, graph, sel, single
+from ..rules import RUNTIME
 
 START = "process_start_time_seconds"
 
@@ -29,10 +30,12 @@ def _restarts() -> str:
 
 def build() -> Dashboard:
     return dashboard(
-        "kit-runtime",
+        RUNTIME,
         "Runtime",
-        "Processes of the services: CPU, memory, file descriptors, garbage collection and "
-        "restarts, summed over the server's master and workers.",
+        "Processes of the service: CPU, memory, file descriptors, garbage collection and "
+        "restarts. CPU adds the server's master and workers up; memory and file "
+        "descriptors are each process' own (forked workers share pages, and each process "
+        "has its own descriptor limit).",
         [
             [
                 single(
@@ -56,16 +59,19 @@ def build() -> Dashboard:
                 ),
                 single(
                     "Resident memory",
-                    "Resident memory of all processes of the selected instances.",
+                    "Resident memory of the largest process. Not a sum: forked workers "
+                    "share the pages they inherited, which each one's figure counts again.",
                     "bytes",
-                    Query(f"sum(process_resident_memory_bytes{sel()})", "resident"),
+                    Query(f"max(process_resident_memory_bytes{sel()})", "largest process"),
                     width=6,
                 ),
                 single(
                     "Targets up",
-                    "Instances whose /metrics Prometheus scraped successfully last time.",
+                    "Targets of the service whose /metrics Prometheus scraped successfully "
+                    "last time, out of all its targets.",
                     "short",
                     Query(f"sum(up{sel()})", "up"),
+                    Query(f"count(up{sel()})", "targets"),
                     width=6,
                 ),
             ],
@@ -80,24 +86,29 @@ def build() -> Dashboard:
                     ),
                 ),
                 graph(
-                    "Resident memory",
-                    "Resident memory by instance, summed over its processes.",
+                    "Resident memory by process",
+                    "Resident memory of each process (the master and each worker with "
+                    "several workers), not summed: forked processes share pages.",
                     "bytes",
                     Query(
-                        f"sum by (instance) (process_resident_memory_bytes{sel()})",
-                        "{{instance}}",
+                        f"max by (instance, pid) (process_resident_memory_bytes{sel()})",
+                        "{{instance}} {{pid}}",
                     ),
                 ),
             ],
             [
                 graph(
-                    "Open file descriptors",
-                    "Open file descriptors by instance (sockets included), and the limit "
-                    "of one process.",
-                    "short",
-                    Query(f"sum by (instance) (process_open_fds{sel()})", "{{instance}}"),
-                    Query(f"min by (instance) (process_max_fds{sel()})", "limit {{instance}}"),
+                    "File descriptors used",
+                    "Open file descriptors (sockets included) as a share of the process' "
+                    "own limit, in the fullest process of each instance; the alert opens "
+                    "a ticket above 80%.",
+                    "percentunit",
+                    Query(
+                        f"max by (instance) (process_open_fds{sel()} / process_max_fds{sel()})",
+                        "{{instance}}",
+                    ),
                     width=8,
+                    lines=[(0.8, "red")],
                 ),
                 graph(
                     "Garbage collections",

@@ -1,49 +1,65 @@
 """Service level objectives: objectives, error budget left and burn rates.
 
-Fed by the recording rules of ``grafana/rules/recording.yml`` (monitoring/rules.py),
-which aggregate by job: the board selects jobs, not instances.
+Fed by the recording rules each project renders for its own job and
+objectives (``grafana/rules/recording.yml``, monitoring/rules.py), which
+aggregate by job: the board shows one job, and reads that job's objectives
+from ``slo:objective:ratio``, so one board serves services with different
+objectives. It has no instance choice: nothing here is by instance.
 """
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from ..panels import Query, Spec, dashboard, graph, single
-from ..slo import AVAILABILITY, LATENCY, SLO_WINDOW, Objective
+from ..panels import JOB, Query, Spec, dashboard, graph, single
+from ..rules import SERVICE_LEVELS
+from ..slo import BURN_ALERTS, SLO_WINDOW
 
-JOB = 'job=~"$job"'
-BURN_WINDOWS = ("5m", "1h", "6h", "3d")
+SLOS = (
+    ("availability", "Availability", "Share of requests answered without a 5xx status"),
+    (
+        "latency",
+        "Latency",
+        "Share of requests answered within the objective's threshold, without a 5xx status",
+    ),
+)
+BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
+# The burn rates the alerts fire above (page, then ticket).
+THRESHOLDS = sorted({rate for alert in BURN_ALERTS for _, _, rate in alert.conditions})
 
 
-def _ratio(objective: Objective, window: str) -> str:
-    return f'sum by (job) (slo:sli_error:ratio_rate{window}{{{JOB}, slo="{objective.slo}"}})'
+def _sel(slo: str) -> str:
+    return f'{{{JOB}, slo="{slo}"}}'
 
 
-def _budget(objective: Objective) -> str:
-    return f'(1 - max(slo:objective:ratio{{slo="{objective.slo}"}}))'
+def _ratio(slo: str, window: str) -> str:
+    return f"sum by (job) (slo:sli_error:ratio_rate{window}{_sel(slo)})"
 
 
-def _stats(objective: Objective, met: str) -> list[Spec]:
-    target = objective.target
+def _budget(slo: str) -> str:
+    """The share of requests the objective lets fail, from the job's own objective."""
+    return f"(1 - max by (job) (slo:objective:ratio{_sel(slo)}))"
+
+
+def _stats(slo: str, title: str, met: str) -> list[Spec]:
     return [
         single(
-            f"{objective.title} over {SLO_WINDOW}",
-            f"{met} over the last {SLO_WINDOW}. Objective: {objective.summary}.",
+            f"{title} over {SLO_WINDOW}",
+            f"{met}, over the last {SLO_WINDOW}. The objective it is held to is in "
+            "Objectives; the budget left says whether it is met.",
             "percentunit",
-            Query(f"1 - {_ratio(objective, SLO_WINDOW)}", "{{job}}"),
+            Query(f"1 - {_ratio(slo, SLO_WINDOW)}", "{{job}}"),
             width=5,
-            steps=[(None, "red"), (target, "green")],
+            steps=[(None, "blue")],
             decimals=3,
         ),
         single(
-            f"{objective.title} error budget left",
-            f"Share of the {SLO_WINDOW} error budget ({1 - target:.1%} of requests) not "
-            "spent yet; below zero the objective is missed.",
+            f"{title} error budget left",
+            f"Share of the {SLO_WINDOW} error budget (the requests the objective lets "
+            "miss it) not spent yet; below zero the objective is missed, and the "
+            "SLOErrorBudgetExhausted ticket is open.",
             "percentunit",
-            Query(
-                f'sum by (job) (slo:error_budget_remaining:ratio{{{JOB}, slo="{objective.slo}"}})',
-                "{{job}}",
-            ),
+            Query(f"sum by (job) (slo:error_budget_remaining:ratio{_sel(slo)})", "{{job}}"),
             width=5,
             steps=[(None, "red"), (0, "orange"), (0.25, "green")],
             decimals=1,
@@ -51,62 +67,63 @@ def _stats(objective: Objective, met: str) -> list[Spec]:
     ]
 
 
-def _burn(objective: Objective) -> Spec:
+def _burn(slo: str, title: str) -> Spec:
     return graph(
-        f"{objective.title} burn rate",
+        f"{title} burn rate",
         "How fast the error budget is spent, by window: 1 spends exactly the budget over "
-        f"{SLO_WINDOW}. The alerts page above 14.4 (1h and 5m) or 6 (6h and 30m) and open "
-        "a ticket above 3 (1d and 2h) or 1 (3d and 6h).",
+        f"{SLO_WINDOW}. The dashed lines are the alerts' thresholds: a page above 14.4 "
+        "(1h and 5m) or 6 (6h and 30m), a ticket above 3 (1d and 2h) or 1 (3d and 6h).",
         "short",
         *(
-            Query(
-                f"{_ratio(objective, window)} / on () group_left () {_budget(objective)}",
-                f"{{{{job}}}} {window}",
-            )
+            Query(f"{_ratio(slo, window)} / on (job) {_budget(slo)}", f"{{{{job}}}} {window}")
             for window in BURN_WINDOWS
         ),
+        lines=[(rate, "red" if rate >= 6 else "orange") for rate in THRESHOLDS],
     )
 
 
-def _ratios(objective: Objective, bad: str) -> Spec:
+def _ratios(slo: str, bad: str) -> Spec:
     return graph(
         f"{bad} vs budget",
-        f"{bad} over 5 minutes and 1 hour, against the budget ({1 - objective.target:.1%}): "
-        "a line that stays above the budget spends it faster than the objective allows.",
+        f"{bad} over 5 minutes and 1 hour, against the budget (the share the objective "
+        "lets fail): a line that stays above the budget spends it faster than the "
+        "objective allows.",
         "percentunit",
-        Query(_ratio(objective, "5m"), "{{job}} 5m"),
-        Query(_ratio(objective, "1h"), "{{job}} 1h"),
-        Query(_budget(objective), "budget"),
+        Query(_ratio(slo, "5m"), "{{job}} 5m"),
+        Query(_ratio(slo, "1h"), "{{job}} 1h"),
+        Query(_budget(slo), "budget"),
     )
 
 
 def build() -> Dashboard:
     return dashboard(
-        "kit-service-levels",
+        SERVICE_LEVELS,
         "Service level objectives",
-        f"Availability and latency objectives over {SLO_WINDOW}, error budget and burn "
-        "rates, from the kit's recording rules.",
+        f"Availability and latency objectives of one service over {SLO_WINDOW}, its error "
+        "budget and burn rates, from the recording rules rendered for it.",
         [
             [
-                *_stats(AVAILABILITY, "Share of requests answered without a 5xx status"),
-                *_stats(LATENCY, "Share of requests answered within the latency threshold"),
+                *_stats(*SLOS[0]),
+                *_stats(*SLOS[1]),
                 single(
                     "Objectives",
-                    "The objectives the rules and alerts use (grafana/rules/recording.yml).",
+                    "The service's objectives, as its rules record them "
+                    "(grafana/rules/recording.yml, rendered for the project).",
                     "percentunit",
-                    Query("max by (slo) (slo:objective:ratio)", "{{slo}}"),
-                    decimals=1,
+                    Query(f"max by (slo) (slo:objective:ratio{{{JOB}}})", "{{slo}}"),
+                    decimals=2,
                 ),
             ],
-            [_burn(AVAILABILITY), _burn(LATENCY)],
+            [_burn("availability", "Availability"), _burn("latency", "Latency")],
             [
-                _ratios(AVAILABILITY, "Error ratio (5xx)"),
-                _ratios(LATENCY, "Slow request ratio"),
+                _ratios("availability", "Error ratio (5xx)"),
+                _ratios("latency", "Slow request ratio"),
             ],
             [
                 graph(
-                    "Error budget left",
-                    f"Share of each objective's {SLO_WINDOW} error budget not spent yet.",
+                    f"Error budget burn-down ({SLO_WINDOW})",
+                    f"Share of each objective's error budget left, over the last {SLO_WINDOW} "
+                    "whatever the dashboard's range: the budget spent, day by day.",
                     "percentunit",
                     Query(
                         f"sum by (job, slo) (slo:error_budget_remaining:ratio{{{JOB}}})",
@@ -114,7 +131,10 @@ def build() -> Dashboard:
                     ),
                     width=24,
                     min_value=None,
+                    lines=[(0.0, "red")],
+                    time_from=SLO_WINDOW,
                 ),
             ],
         ],
+        instances=False,
     )

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from . import build
 from .config import service_version
 from .multiprocess import MultiprocessScrape, Unsupported
-from .semconv import method_label
+from .semconv import STANDARD_METHODS, method_label
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -47,25 +47,35 @@ http_server_active_requests = Gauge(
     ["http_request_method"],
     multiprocess_mode="livesum",
 )
+# The load-shedding limit (MAX_IN_FLIGHT), summed over the live workers like
+# the requests in flight, so a dashboard sets one against the other.
+http_server_active_requests_limit = Gauge(
+    "http_server_active_requests_limit",
+    "Most requests served at once before load shedding (MAX_IN_FLIGHT per worker).",
+    multiprocess_mode="livesum",
+)
+# The pool gauges are each worker's own: a pool is a worker's, and one
+# worker's exhausted pool must not hide in a sum. With several workers each
+# series carries the worker's ``pid`` ("liveall"), and a dead worker's go.
 # OpenTelemetry's db.client.connection.count; Prometheus reserves "_count"
 # for histograms and summaries, so the gauge is named for what it counts.
 db_client_connections = Gauge(
     "db_client_connections",
     "Connections of the pool, by state (idle or used).",
     ["db_client_connection_pool_name", "db_client_connection_state"],
-    multiprocess_mode="livesum",
+    multiprocess_mode="liveall",
 )
 db_client_connection_max = Gauge(
     "db_client_connection_max",
     "Most connections the pool allows (size plus overflow).",
     ["db_client_connection_pool_name"],
-    multiprocess_mode="livesum",
+    multiprocess_mode="liveall",
 )
 db_client_connection_pending_requests = Gauge(
     "db_client_connection_pending_requests",
     "Requests waiting for a connection from the pool.",
     ["db_client_connection_pool_name"],
-    multiprocess_mode="livesum",
+    multiprocess_mode="liveall",
 )
 db_client_connection_timeouts = Counter(
     "db_client_connection_timeouts",
@@ -74,7 +84,7 @@ db_client_connection_timeouts = Counter(
 )
 db_client_connection_wait_time = Histogram(
     "db_client_connection_wait_time_seconds",
-    "Time it took to obtain a connection from the pool.",
+    "Time requests waited for a connection from the pool, obtained or timed out.",
     ["db_client_connection_pool_name"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
@@ -117,6 +127,32 @@ def record_readiness(ready: bool) -> None:
 @functools.cache
 def _request_duration(label: str, route: str, status: int, error_type: str) -> Histogram:
     return http_server_request_duration.labels(label, route, str(status), error_type)
+
+
+# What a request can fail with before any scrape has seen its series (contract,
+# section 7): a counter series born at 1 is read by rate() as 0, so these
+# exist at 0 from the start. A route's own failures, by the methods it
+# answers; and the failures of requests no route was chosen for (refused
+# before routing, or failed before it), whatever their method.
+ROUTE_FAILURES = ((500, "internal_error"), (503, "database_unavailable"))
+UNROUTED_FAILURES = ((500, "internal_error"), (503, "overloaded"))
+METHOD_LABELS = (*sorted(STANDARD_METHODS), "_OTHER")
+
+
+def init_failure_series(routes: Iterable[tuple[str, Iterable[str]]]) -> None:
+    """Create, at zero, the 5xx series of ``routes`` (template, methods it answers)
+    and of unrouted requests, so that the first failure of each is counted."""
+    for method in METHOD_LABELS:
+        for status, error_type in UNROUTED_FAILURES:
+            _request_duration(method, "", status, error_type)
+    for route, methods in routes:
+        for method in sorted({method_label(m.upper()) for m in methods}):
+            for status, error_type in ROUTE_FAILURES:
+                _request_duration(method, route, status, error_type)
+
+
+def publish_in_flight_limit(limit: int) -> None:
+    http_server_active_requests_limit.set(limit)
 
 
 @functools.cache

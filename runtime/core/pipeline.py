@@ -28,7 +28,7 @@ from opentelemetry.propagators.textmap import Getter
 from .config import PACKAGE, Settings
 from .errors import RETRY_AFTER, code_for, message_for
 from .logging import get_logger
-from .metrics import active_requests, observe_request
+from .metrics import active_requests, observe_request, publish_in_flight_limit
 from .request_id import request_id
 from .tracing import ServerSpan
 
@@ -75,6 +75,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.slots = Slots(settings.max_in_flight)
+        publish_in_flight_limit(settings.max_in_flight)
 
     def begin(
         self,

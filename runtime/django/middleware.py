@@ -14,11 +14,12 @@ their framing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.urls import ResolverMatch
+from django.urls import ResolverMatch, URLPattern, URLResolver, get_resolver
+from django.views import View
 
 from . import probes
 from .config import get_settings
@@ -38,6 +39,32 @@ def route_template(match: ResolverMatch | None) -> str:
     if match is None:
         return ""
     return "/" + _CONVERTER.sub(r"{\1}", match.route)
+
+
+def routes() -> Iterator[tuple[str, set[str]]]:
+    """Each URL pattern's template (as ``route_template`` writes it) and the methods
+    its view answers: a class-based view's handlers (HEAD wherever GET is), and
+    every method Django's views know for a view that names none (a function)."""
+    return _routes(get_resolver().url_patterns, "")
+
+
+def _routes(
+    patterns: Iterable[URLPattern | URLResolver], prefix: str
+) -> Iterator[tuple[str, set[str]]]:
+    for entry in patterns:
+        # Joined as Django joins ResolverMatch.route.
+        route = str(entry.pattern)
+        route = prefix + route.removeprefix("^") if prefix else route
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry.url_patterns, route)
+            continue
+        view_class = getattr(entry.callback, "view_class", None)
+        if view_class is None:
+            names = set(View.http_method_names)
+        else:
+            names = {name for name in view_class.http_method_names if hasattr(view_class, name)}
+            names |= {"head"} if "get" in names else set()
+        yield "/" + _CONVERTER.sub(r"{\1}", route), {name.upper() for name in names}
 
 
 class RequestMiddleware:

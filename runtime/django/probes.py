@@ -96,5 +96,14 @@ def readiness_checks() -> list[type[HealthCheck]]:
 
 def views() -> dict[str, View]:
     """The probe views by path (middleware.ProbeMiddleware)."""
-    ready = Readiness.as_view(checks=readiness_checks(), ready_timeout=get_settings().ready_timeout)
+    ready = Readiness.as_view(**_readiness_options())
     return {"/healthz": healthz, "/ready": async_to_sync(ready), "/metrics": metrics}
+
+
+def readiness_answer() -> readiness.Answer:
+    """What ``/ready`` answers; the worker also runs it when nothing probes."""
+    return readiness.draining() or async_to_sync(Readiness(**_readiness_options())._check)()
+
+
+def _readiness_options() -> dict[str, Any]:
+    return {"checks": readiness_checks(), "ready_timeout": get_settings().ready_timeout}

@@ -6,11 +6,13 @@ them in order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
+import fastapi.routing
 from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -20,6 +22,9 @@ from .config import get_settings
 from .database import Database
 from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
+from .metrics import init_failure_series
+from .pipeline import EXEMPT_PATHS
+from .refresh import keep_ready_current
 from .tasks import BackgroundTasks
 from .tracing import configure_tracing, shutdown_tracing
 
@@ -59,6 +64,19 @@ def get_tasks(request: Request) -> BackgroundTasks:
 Tasks = Annotated[BackgroundTasks, Depends(get_tasks)]
 
 
+def routes(app: FastAPI) -> Iterator[tuple[str, set[str]]]:
+    """Each route's template and the methods it answers (HEAD wherever GET is:
+    middleware.HeadAsGet); the probes and the scrape are not counted."""
+    # FastAPI keeps an included router whole (since 0.16x) and lists its routes
+    # through iter_route_contexts; before, it copied them into the app's.
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in flatten(app.routes) if flatten is not None else app.routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if isinstance(path, str) and methods and path not in EXEMPT_PATHS:
+            found = {str(method) for method in methods}
+            yield path, (found | {"HEAD"} if "GET" in found else found)
+
+
 def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) -> FastAPI:
     """The application; add your routers to it. ``lifespan`` is your own, run inside
     the service's (the database is open for all of it); ``options`` go to FastAPI."""
@@ -70,6 +88,9 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
     async def service_lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         database = Database.from_settings(settings)
         tasks = BackgroundTasks()
+        # Every router has joined the app by now.
+        init_failure_series(routes(app))
+        refresh = asyncio.create_task(keep_ready_current(lambda: probes.readiness_answer(database)))
         log.info("startup complete", service=settings.service_name, version=app.version)
         try:
             if lifespan is None:
@@ -78,6 +99,7 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
                 async with lifespan(app) as state:
                     yield {**(state or {}), "database": database, "tasks": tasks}
         finally:
+            refresh.cancel()
             # uvicorn has already waited for in-flight requests.
             await tasks.drain(timeout=settings.graceful_timeout)
             await database.dispose()

@@ -27,8 +27,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    body, status = readiness.draining() or await _check(request.state.database)
+    body, status = await readiness_answer(request.state.database)
     return JSONResponse(body, status_code=status)
+
+
+async def readiness_answer(database: Database) -> readiness.Answer:
+    """What ``/ready`` answers; the lifespan also runs it when nothing probes."""
+    return readiness.draining() or await _check(database)
 
 
 async def _check(database: Database) -> readiness.Answer:

@@ -4,6 +4,7 @@ the database, background work, and JSON bodies read as the contract says."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from flask import Flask, Request
@@ -15,6 +16,9 @@ from .config import Settings, get_settings
 from .database import Database
 from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
+from .metrics import init_failure_series
+from .pipeline import EXEMPT_PATHS
+from .refresh import keep_ready_current
 from .tracing import configure_tracing
 
 log = get_logger(__name__)
@@ -50,6 +54,15 @@ class JsonRequest(Request):
         raise handlers.InvalidJson() from e
 
 
+def routes(app: Flask) -> Iterator[tuple[str, set[str]]]:
+    """Each rule's template and the methods it answers; the probes and the
+    scrape are not counted."""
+    for rule in app.url_map.iter_rules():
+        template = middleware.route_template(rule.rule)
+        if template not in EXEMPT_PATHS:
+            yield template, set(rule.methods or ())
+
+
 def init_app(app: Flask, settings: Settings | None = None) -> None:
     """Call it in your app factory, before registering your blueprints; ``settings``
     are the environment's (``get_settings()``) unless given."""
@@ -65,6 +78,11 @@ def init_app(app: Flask, settings: Settings | None = None) -> None:
 
     database = Database.from_settings(settings)
     database.init_app(app)
+    # Once the worker has the whole application (the blueprints come after this).
+    server.on_start(lambda: init_failure_series(routes(app)))
+    server.on_start(
+        lambda: server.on_exit(keep_ready_current(lambda: probes.readiness_answer(database)))
+    )
     # Run last registered first, at worker exit: the background work, then the pool.
     server.on_exit(database.dispose)
     server.on_exit(lambda: tasks.drain(settings.graceful_timeout))

@@ -48,11 +48,11 @@ class RequestPipeline:
             carrier=environ,
             getter=ENVIRON,
         )
-        if request.url_rule is not None:
-            exchange.route = route_template(request.url_rule.rule)
-        if exchange.refusal is not None:
+        if exchange.refusal is not None:  # refused before routing: no route
             status, code, headers = exchange.refusal
             return error_response(status, code, headers=headers)
+        if request.url_rule is not None:
+            exchange.route = route_template(request.url_rule.rule)
         return None
 
     @staticmethod

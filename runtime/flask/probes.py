@@ -26,7 +26,12 @@ def healthz() -> dict[str, str]:
 
 @bp.get("/ready")
 def ready() -> readiness.Answer:
-    return readiness.draining() or _check(database())
+    return readiness_answer(database())
+
+
+def readiness_answer(checked: Database) -> readiness.Answer:
+    """What ``/ready`` answers; the worker also runs it when nothing probes."""
+    return readiness.draining() or _check(checked)
 
 
 def _check(checked: Database) -> readiness.Answer:

@@ -159,19 +159,20 @@ class _PoolMetrics(QueuePool):
 
     def connect(self) -> PoolProxiedConnection:
         pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
+        waited = metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME)
         pending.inc()
         started = time.perf_counter()
         try:
             connection = super().connect()
         except exc.TimeoutError:
+            # A wait that ended without a connection is a wait too (contract, section 7).
+            waited.observe(time.perf_counter() - started)
             metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
             raise
         finally:
             pending.dec()
             self._publish_usage()
-        metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME).observe(
-            time.perf_counter() - started
-        )
+        waited.observe(time.perf_counter() - started)
         return connection
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:

@@ -1,9 +1,10 @@
 """The gunicorn worker: gunicorn's threaded worker, adjusted for the
 contract's shutdown (docs/contract.md, section 8) and for slow clients.
 
-A WSGI application has no lifespan: what it must do once its last request is
-done (wait for background work, close the pool) it registers with
-``on_exit``, and the worker runs it, last registered first.
+A WSGI application has no lifespan: what it must do once it is loaded (count
+its routes, keep readiness current) it registers with ``on_start``, and what
+it must do once its last request is done (wait for background work, close
+the pool) with ``on_exit``; the worker runs the latter last registered first.
 
 A thread gets a request only once the worker's event loop has received it
 whole (assembly.py): a client that sends slowly holds a connection, never a
@@ -41,7 +42,14 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 65536
 
+_start_callbacks: list[Callable[[], None]] = []
 _exit_callbacks: list[Callable[[], None]] = []
+
+
+def on_start(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once this worker has loaded the application, before its
+    first request (the application is complete: every route is registered)."""
+    _start_callbacks.append(callback)
 
 
 def on_exit(callback: Callable[[], None]) -> None:
@@ -297,6 +305,8 @@ class Worker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
                 listener.close()
 
     def run(self) -> None:
+        for callback in _start_callbacks:
+            callback()
         try:
             super().run()
         finally:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from kit.http import post_chunked_then_get
-from kit.metrics import samples, total
+from kit.metrics import samples, total, value
 from kit.project import Service
 from tests.conformance.helpers import HEX32, access_lines, rid, scrape, server_span
 from tests.conftest import Boot
@@ -329,7 +329,15 @@ def test_an_unreachable_database_is_a_fast_503(boot: Boot, tmp_path: Path) -> No
     service = boot(release=False, DATABASE_URL=f"sqlite:///{missing}")
     assert httpx.get(service.base_url + "/healthz").status_code == 200
 
-    assert not samples(scrape(service).text, "service_ready")  # unknown before any check
+    # Nothing has called /ready: the service checks itself from its start.
+    deadline = time.monotonic() + 5
+    while not samples(scrape(service).text, "service_ready") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert samples(scrape(service).text, "service_ready")[0].value == 0
+    failures = {"http_route": "/api/items", "error_type": "database_unavailable"}
+    assert (
+        value(scrape(service).text, "http_server_request_duration_seconds_count", **failures) == 0
+    )
     ready = httpx.get(service.base_url + "/ready")
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"

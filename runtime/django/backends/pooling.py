@@ -65,11 +65,17 @@ class ConnectionPool:
     def get(self, connect: Callable[[], Any]) -> tuple[Any, float]:
         """A connection and the time it was opened (``time.monotonic``)."""
         pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
+        waited = metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME)
         pending.inc()
         started = time.perf_counter()
         try:
             while True:
-                connection, opened = self._take()
+                try:
+                    connection, opened = self._take()
+                except ConnectionTimeout:
+                    # A wait that ended without a connection is a wait too (contract, section 7).
+                    waited.observe(time.perf_counter() - started)
+                    raise
                 if connection is None:  # room for a new one, in this thread
                     try:
                         connection, opened = connect(), time.monotonic()
@@ -90,9 +96,7 @@ class ConnectionPool:
                 self.close()
         finally:
             pending.dec()
-        metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME).observe(
-            time.perf_counter() - started
-        )
+        waited.observe(time.perf_counter() - started)
         self._count(+1)
         return connection, opened
 

@@ -1,0 +1,31 @@
+"""Readiness kept current in a threaded worker (readiness.py): a daemon thread
+runs the readiness check whenever it is due."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from .logging import get_logger
+from .readiness import REFRESH_SECONDS, Answer, due_in
+
+log = get_logger(__name__)
+
+
+def keep_ready_current(check: Callable[[], Answer]) -> Callable[[], None]:
+    """Run ``check`` (what ``/ready`` runs) whenever the outcome is due, in a
+    thread of its own; returns what stops it (at the worker's exit)."""
+    stopped = threading.Event()
+
+    def run() -> None:
+        while not stopped.wait(max(due_in(), 0.0)):
+            if due_in() > 0:
+                continue
+            try:
+                check()
+            except Exception:  # the checks report their own failures; this is a bug
+                log.exception("readiness refresh failed")
+                stopped.wait(REFRESH_SECONDS)
+
+    threading.Thread(target=run, name="readiness-refresh", daemon=True).start()
+    return stopped.set
