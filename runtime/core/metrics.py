@@ -14,7 +14,7 @@ import gc
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -280,6 +280,8 @@ def wants_openmetrics(accept: str | None) -> bool:
 
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a scrape, in the format the scraper asked for."""
+    # Typed here: prometheus_client 0.26's OpenMetrics encoder has no annotations.
+    encoder: Callable[[Collector], bytes]
     if wants_openmetrics(accept):
         encoder, content_type = openmetrics.generate_latest, openmetrics.CONTENT_TYPE_LATEST
     else:
