@@ -281,7 +281,7 @@ def wants_openmetrics(accept: str | None) -> bool:
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a scrape, in the format the scraper asked for."""
     # Typed here: prometheus_client 0.26's OpenMetrics encoder has no annotations.
-    encoder: Callable[[Collector], bytes]
+    encoder: Callable[[CollectorRegistry], bytes]
     if wants_openmetrics(accept):
         encoder, content_type = openmetrics.generate_latest, openmetrics.CONTENT_TYPE_LATEST
     else:
