@@ -33,10 +33,13 @@ os.environ.setdefault(SKIP_LOCK, "1")
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # With pytest-xdist's --dist loadgroup, one worker takes all of a
     # framework's tests, so each framework is rendered and installed once.
+    # The render matrix (tests/test_matrix.py) installs its own environment per
+    # framework: a group of its own, which another worker may take meanwhile.
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "framework" in params:
-            item.add_marker(pytest.mark.xdist_group(params["framework"]))
+            matrix = "matrix-" if item.get_closest_marker("matrix") else ""
+            item.add_marker(pytest.mark.xdist_group(matrix + params["framework"]))
 
 
 @pytest.fixture(scope="session", params=FRAMEWORKS)
