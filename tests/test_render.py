@@ -566,3 +566,32 @@ def test_offline_the_project_is_generated_with_the_reason_and_advice(
     assert "`make install` (uv sync) creates uv.lock" in err
     assert not (project / "uv.lock").exists()
     assert (project / "pyproject.toml").is_file()
+
+
+def test_the_readme_lists_every_question_with_its_rule() -> None:
+    # "Generate a service": one row per question (or a row naming several),
+    # with its default and its rule.
+    readme = (KIT_ROOT / "README.md").read_text()
+    section = readme.split("## Generate a service", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    listed = {name: row for row in rows for name in re.findall(r"`(\w+)`", row[0])}
+    for framework in FRAMEWORKS:
+        template = json.loads(
+            (KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text()
+        )
+        questions = [key for key in template if not key.startswith("_")]
+        assert set(questions) <= set(listed), f"{framework}: {set(questions) - set(listed)}"
+        assert set(template["__prompts__"]) == set(questions), "every question has a prompt"
+        for key in questions:
+            default, rule = listed[key][1], listed[key][2]
+            assert rule, f"{key} has no rule"
+            value = template[key]
+            if isinstance(value, list):  # a choice: the first is the default, each is explained
+                assert default == f"`{value[0]}`", key
+                assert all(f"`{choice}`" in rule for choice in value), key
+            elif "{{" not in value and key.startswith(("ci_", "slo_")):
+                assert default == f"`{value}`", key
