@@ -950,6 +950,8 @@ def test_ci_steps_pass_against_postgresql(project: Project) -> None:
                     "no:cacheprovider",
                     "-m",
                     "not resilience",
+                    # As `make test`: the coverage floor holds on PostgreSQL too.
+                    "--cov",
                 ],
                 timeout=600,
                 TEST_DATABASE_URL=url,
@@ -958,6 +960,7 @@ def test_ci_steps_pass_against_postgresql(project: Project) -> None:
             done.set()
             watcher.join()
         assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-3000:]
+        assert "Required test coverage of" in tests.stdout
         assert seen.is_set(), "the project's tests never connected to PostgreSQL"
     finally:
         server.close()
