@@ -7,23 +7,27 @@ the answers cannot work; ``post_gen`` runs after it and adds:
   copied verbatim into ``<package>/runtime/`` (their ``tests/`` into
   ``tests/runtime/``), with ``build.py`` naming what it was built from;
 - the files every project of a given kind shares
-  (``templates/_shared/<layer>/`` of its ``_shared`` layers, rendered with the
-  same context plus the template's ``Procfile`` commands);
+  (``templates/_shared/<layer>/`` of its ``_shared`` layers and of the layers
+  its ``ci_provider`` answer adds, rendered with the same context plus the
+  template's ``Procfile`` commands);
 - the kit's contract and observability assets, copied verbatim (Grafana's and
   Prometheus' ``{{ ... }}`` templates must survive untouched);
 - the Prometheus rules and their tests (``grafana/rules/``), rendered for the
   project's scrape job and objectives by the kit's ``monitoring`` package,
   the one source of the rules (and of the kit's own copy of them).
+- ``uv.lock``, when uv is installed and can resolve (``lock``).
 """
 
 from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
 import shlex
 import shutil
 import stat
+import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
@@ -53,6 +57,19 @@ PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 VERSION_RE = re.compile(r"^\d+(?:\.\d+){0,3}(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?$")
 EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 MAX_SLUG = 40  # Kubernetes names add suffixes ("-migrate") and must stay within 63.
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+
+# What each answer to ``ci_provider`` adds to the project: shared layers
+# (``templates/_shared/<layer>/``) with its pipeline and the configuration of
+# its dependency-update bot. A provider not chosen leaves no file behind.
+CI_LAYERS: dict[str, tuple[str, ...]] = {
+    "github": ("ci-github",),  # GitHub Actions, Dependabot
+    "gitlab": ("ci-gitlab", "renovate"),  # GitLab CI/CD, Renovate
+    "none": ("renovate",),  # no pipeline; Renovate runs on any host
+}
+# Projects generated before the question existed had GitHub's pipeline.
+CI_DEFAULT = "github"
 
 
 def problems(ctx: dict[str, Any]) -> list[str]:
@@ -99,6 +116,12 @@ def problems(ctx: dict[str, Any]) -> list[str]:
 
     if email and not EMAIL_RE.match(email):
         found.append(f"author_email {email!r} is not an e-mail address.")
+
+    ci_provider = str(ctx.get("ci_provider", CI_DEFAULT))
+    if ci_provider not in CI_LAYERS:
+        found.append(
+            f"ci_provider {ci_provider!r} is not one of {', '.join(map(repr, CI_LAYERS))}."
+        )
     found += _monitoring().slo.problems(ctx)
     return found
 
@@ -122,10 +145,11 @@ def pre_gen(context: str) -> None:
 def post_gen(context: str) -> None:
     """The post-generation hook, run in the new project's directory."""
     ctx = json.loads(context)
-    kit_root, project_dir = Path(__file__).resolve().parent.parent, Path.cwd()
+    kit_root, project_dir = KIT_ROOT, Path.cwd()
     install_runtime(ctx, kit_root, project_dir)
     install_shared(ctx, kit_root, project_dir)
     install_rules(ctx, project_dir)
+    lock(project_dir)
 
 
 def validate(ctx: dict[str, Any]) -> int:
@@ -258,6 +282,11 @@ def install_runtime(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> l
     return [*written, build]
 
 
+def shared_layers(ctx: dict[str, Any]) -> list[str]:
+    """The template's shared layers, then those its CI provider adds."""
+    return [*ctx["_shared"], *CI_LAYERS[ctx.get("ci_provider", CI_DEFAULT)]]
+
+
 def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> list[Path]:
     """Render the template's shared layers into ``project_dir``; return what was written.
 
@@ -273,7 +302,7 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
         "kit_version": kit_version(kit_root),
         "contract_version": contract_version(kit_root),
     }
-    for layer in ctx["_shared"]:
+    for layer in shared_layers(ctx):
         layer_root = kit_root / "templates" / "_shared" / layer
         if not layer_root.is_dir():
             raise SystemExit(f"ERROR: the kit has no shared layer {layer!r} ({layer_root}).")
@@ -293,8 +322,8 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
                 target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
             written.append(target)
 
-    for source, destination in VERBATIM.items():
-        origin, target = kit_root / source, project_dir / destination
+    for kit_path, destination in VERBATIM.items():
+        origin, target = kit_root / kit_path, project_dir / destination
         if origin.is_dir():
             shutil.copytree(origin, target, ignore=_not_verbatim(origin))
         elif origin.is_file():
@@ -333,3 +362,48 @@ def install_rules(ctx: dict[str, Any], project_dir: Path) -> list[Path]:
         target.write_text(text, encoding="utf-8")
         written.append(target)
     return written
+
+
+# Seconds ``uv lock`` may take at generation; past it the project is left without a lock.
+LOCK_TIMEOUT = 300
+# Set by the kit's own tests where they install the project anyway (``uv sync`` locks).
+SKIP_LOCK = "KIT_SKIP_LOCK"
+LOCK_ADVICE = (
+    "The project works without it: `make install` (uv sync) creates uv.lock; commit it, "
+    "since the image build and CI install exactly what it pins."
+)
+
+
+def lock(project_dir: Path) -> bool:
+    """Create ``uv.lock`` with ``uv lock``; say why not when uv is missing or cannot
+    resolve (offline, say). Generation succeeds either way; True when locked."""
+    if os.environ.get(SKIP_LOCK):
+        return False
+    uv = shutil.which("uv")
+    if uv is None:
+        print(
+            f"NOTE: uv is not installed, so no uv.lock was created. {LOCK_ADVICE}", file=sys.stderr
+        )
+        return False
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    try:
+        result = subprocess.run(
+            [uv, "lock", "--quiet", "--color", "never"],
+            cwd=project_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=LOCK_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        reason = f"`uv lock` took more than {LOCK_TIMEOUT} s"
+    else:
+        if result.returncode == 0:
+            print("Locked the dependencies in uv.lock (uv lock); commit it with the project.")
+            return True
+        # uv says what failed on its "error:" line, and why on the first "cause:" lines.
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        start = next((n for n, line in enumerate(lines) if line.startswith("error:")), 0)
+        reason = "`uv lock` failed: " + " ".join(lines[start : start + 3])[:400]
+    print(f"NOTE: no uv.lock was created ({reason}). {LOCK_ADVICE}", file=sys.stderr)
+    return False

@@ -61,12 +61,13 @@ class Project:
     def bin(self) -> Path:
         return self.path / ".venv" / "bin"
 
-    def install(self) -> None:
+    def install(self, locked: bool = False) -> None:
+        """``uv sync``; ``locked``, from the project's uv.lock as it is (stale fails)."""
         python = interpreter_for(self.path)
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
         env.pop("VIRTUAL_ENV", None)
         subprocess.run(
-            ["uv", "sync", "--python", python, "--quiet"],
+            ["uv", "sync", "--python", python, "--quiet", *(["--locked"] if locked else [])],
             cwd=self.path,
             env=env,
             check=True,

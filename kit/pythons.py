@@ -91,6 +91,13 @@ def _allowed(project: Path) -> list[Version]:
     return allowed
 
 
+def newest_python() -> str:
+    """The newest interpreter installed here (``KIT_PYTHON`` when set)."""
+    if os.environ.get("KIT_PYTHON"):
+        return os.environ["KIT_PYTHON"]
+    return _candidates()[max(_candidates())]
+
+
 def interpreter_for(project: Path) -> str:
     """The newest installed Python allowed by the project's requires-python."""
     if os.environ.get("KIT_PYTHON"):

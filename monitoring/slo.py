@@ -9,8 +9,10 @@ plain Python: the post-generation hook imports it without the Grafana SDK.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 REQUESTS = "http_server_request_duration_seconds_count"
@@ -19,11 +21,12 @@ BUCKETS = "http_server_request_duration_seconds_bucket"
 # docs/contract.md, section 7: a latency threshold must be one of these bounds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
-# The context values a project sets its objectives with, and their defaults.
-DEFAULTS: dict[str, float] = {
-    "slo_availability": 0.999,
-    "slo_latency_seconds": 0.5,
-    "slo_latency_target": 0.99,
+# The answers a project sets its objectives with (percentages and seconds, as
+# the generation prompts ask for them), and their defaults.
+DEFAULTS: dict[str, str] = {
+    "slo_availability": "99.9",
+    "slo_latency_seconds": "0.5",
+    "slo_latency_target": "99",
 }
 
 # The SLO window over which the error budget is spent; Prometheus must keep
@@ -50,14 +53,9 @@ def le(seconds: float) -> str:
     return repr(float(seconds))
 
 
-# An objective must leave an error budget the fastest burn rate can reach
-# (below 1/14.4 of the requests) with room to spare, and promise something.
-LOWEST_OBJECTIVE = 0.95
-
-
 @dataclass(frozen=True)
 class Objectives:
-    availability: float
+    availability: float  # shares of requests, 0.999 for "99.9"
     latency_seconds: float
     latency_target: float
 
@@ -65,22 +63,22 @@ class Objectives:
 def problems(context: Mapping[str, Any]) -> list[str]:
     """What is wrong with the context's objectives (empty when nothing)."""
     found = []
-    for key in ("slo_availability", "slo_latency_target"):
-        value = _float(context.get(key, DEFAULTS[key]))
-        if value is None or not LOWEST_OBJECTIVE <= value < 1:
+    for key in ("slo_availability", "slo_latency_seconds", "slo_latency_target"):
+        value = _answer(context, key)
+        if key == "slo_latency_seconds":
+            if not (SECONDS_RE.match(value) and Decimal(value) in LATENCY_BOUNDS):
+                found.append(
+                    f"{key} {value!r} must be one of the request duration histogram's bucket "
+                    f"bounds ({' '.join(map(str, LATENCY_BOUNDS))}; docs/contract.md, section "
+                    "7): the latency objective counts the requests in the bucket at the threshold."
+                )
+        elif not (OBJECTIVE_RE.match(value) and Decimal(value) >= MIN_OBJECTIVE):
             found.append(
-                f"{key} {context.get(key)!r} must be a share of requests from "
-                f"{LOWEST_OBJECTIVE} up to, not including, 1 (e.g. {DEFAULTS[key]}): the "
-                "fast-burn page needs an error budget well below 1/14.4 of the requests."
+                f"{key} {value!r} must be a percentage from {MIN_OBJECTIVE} to below 100 with at "
+                f"most 4 decimals, such as {DEFAULTS[key]!r} (100 leaves no error budget; below "
+                f"{MIN_OBJECTIVE} the alert that pages at {FASTEST_BURN_RATE} times the budget "
+                "could never fire)."
             )
-    seconds = _float(context.get("slo_latency_seconds", DEFAULTS["slo_latency_seconds"]))
-    if seconds is None or seconds not in DURATION_BUCKETS:
-        found.append(
-            f"slo_latency_seconds {context.get('slo_latency_seconds')!r} must be one of the "
-            "duration histogram's bucket bounds: "
-            + ", ".join(number(bound) for bound in DURATION_BUCKETS)
-            + "."
-        )
     return found
 
 
@@ -89,22 +87,16 @@ def objectives(context: Mapping[str, Any]) -> Objectives:
     found = problems(context)
     if found:
         raise ValueError(" ".join(found))
-    values = {key: _float(context.get(key, default)) for key, default in DEFAULTS.items()}
     return Objectives(
-        availability=values["slo_availability"] or 0.0,
-        latency_seconds=values["slo_latency_seconds"] or 0.0,
-        latency_target=values["slo_latency_target"] or 0.0,
+        availability=float(Decimal(_answer(context, "slo_availability")) / 100),
+        latency_seconds=float(Decimal(_answer(context, "slo_latency_seconds"))),
+        latency_target=float(Decimal(_answer(context, "slo_latency_target")) / 100),
     )
 
 
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        found = float(value)
-    except (TypeError, ValueError):
-        return None
-    return found if math.isfinite(found) else None
+def _answer(context: Mapping[str, Any], key: str) -> str:
+    value = context.get(key, DEFAULTS[key])
+    return "" if isinstance(value, bool) else str(value)
 
 
 @dataclass(frozen=True)
@@ -181,6 +173,14 @@ BURN_ALERTS = (
     BurnAlert("Fast", "fast", "critical", "2m", (("1h", "5m", 14.4), ("6h", "30m", 6.0))),
     BurnAlert("Slow", "steadily", "warning", "15m", (("1d", "2h", 3.0), ("3d", "6h", 1.0))),
 )
+# The fastest burn rate that pages. Below 100 - 100 / 14.4 = 93.06 % that
+# page would need more than every request to fail, so objectives start there.
+FASTEST_BURN_RATE = Decimal(str(max(rate for a in BURN_ALERTS for _, _, rate in a.conditions)))
+MIN_OBJECTIVE = (100 - 100 / FASTEST_BURN_RATE).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+OBJECTIVE_RE = re.compile(r"^\d{1,2}(?:\.\d{1,4})?$")
+SECONDS_RE = re.compile(r"^\d{1,3}(?:\.\d{1,6})?$")
+LATENCY_BOUNDS = tuple(Decimal(str(bound)) for bound in DURATION_BUCKETS)
+
 # Ratios over these windows are recorded at every evaluation; the longer ones
 # (LONG_WINDOWS) read days of samples and change slowly, so they are
 # recorded less often (LONG_INTERVAL), as is the ratio over the SLO window.

@@ -6,6 +6,7 @@ Tests that need a service of their own (signals, other settings) call
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from kit import update
 from kit.otlp import OtlpSink
 from kit.postgres import PROGRAMS, PostgresServer
 from kit.project import Project, Service
-from kit.render import FRAMEWORKS
+from kit.render import FRAMEWORKS, SKIP_LOCK
 from kit.system import require
 from kit.update import KitRevisions
 
@@ -23,14 +24,22 @@ FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
 
 Boot = Callable[..., Service]
 
+# Renders make no uv.lock at generation, in this process and in the cookiecutter
+# and cruft processes it starts: the projects the tests install get theirs from
+# `uv sync`. Tests of the lock itself render with ``render(..., lock=True)``.
+os.environ.setdefault(SKIP_LOCK, "1")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # With pytest-xdist's --dist loadgroup, one worker takes all of a
     # framework's tests, so each framework is rendered and installed once.
+    # The render matrix (tests/test_matrix.py) installs its own environment per
+    # framework: a group of its own, which another worker may take meanwhile.
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "framework" in params:
-            item.add_marker(pytest.mark.xdist_group(params["framework"]))
+            matrix = "matrix-" if item.get_closest_marker("matrix") else ""
+            item.add_marker(pytest.mark.xdist_group(matrix + params["framework"]))
 
 
 @pytest.fixture(scope="session", params=FRAMEWORKS)

@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import re
+import shlex
 import signal
 import threading
 import time
@@ -49,6 +50,14 @@ from kit.deploy import (
     seconds,
     setting_defaults,
     tool,
+)
+from kit.pipelines import (
+    PRE_COMMIT,
+    gitlab_schema,
+    gitlab_scripts,
+    pre_commit_config,
+    schema,
+    shellcheck_gitlab,
 )
 from kit.postgres import PostgresServer
 from kit.project import RUN_TIMEOUT, Project, requests_in_flight
@@ -543,6 +552,198 @@ def test_workflow_lints_types_tests_on_postgresql_and_builds_the_image(generated
     )
 
 
+@pytest.fixture(scope="session")
+def gitlab_generated(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The framework's template rendered for GitLab (not installed)."""
+    return render(framework, tmp_path_factory.mktemp(f"{framework}-gitlab"), ci_provider="gitlab")
+
+
+@render_tier
+def test_gitlab_pipeline_is_valid_against_gitlabs_schema_and_shellcheck(
+    gitlab_generated: Path,
+) -> None:
+    pipeline = gitlab_generated / ".gitlab-ci.yml"
+    result = gitlab_schema(pipeline)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert shellcheck_gitlab(pipeline) == []
+    assert not (gitlab_generated / ".github").exists(), "nothing of GitHub's"
+
+
+@render_tier
+def test_the_gitlab_schema_catches_a_broken_pipeline(
+    gitlab_generated: Path, tmp_path: Path
+) -> None:
+    # A misspelt keyword and a value of the wrong type must fail the same check.
+    pipeline = load_yaml(gitlab_generated / ".gitlab-ci.yml")
+    pipeline["test"]["scirpt"] = pipeline["test"].pop("script")
+    pipeline["default"]["interruptible"] = "yes"
+    (tmp_path / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline))
+    result = gitlab_schema(tmp_path / ".gitlab-ci.yml")
+    assert result.returncode != 0
+    assert "'scirpt' was unexpected" in result.stdout, result.stdout
+    assert "'yes' is not of type 'boolean'" in result.stdout, result.stdout
+
+
+@render_tier
+def test_shellcheck_catches_a_broken_gitlab_script(gitlab_generated: Path, tmp_path: Path) -> None:
+    pipeline = load_yaml(gitlab_generated / ".gitlab-ci.yml")
+    pipeline["lint"]["script"] = ["make lint $MAKEFLAGS_EXTRA"]
+    (tmp_path / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline))
+    (finding,) = shellcheck_gitlab(tmp_path / ".gitlab-ci.yml")
+    assert finding.startswith("lint: ") and "SC2086" in finding, finding
+
+
+@render_tier
+def test_gitlab_pipeline_runs_what_the_github_workflow_runs(
+    generated: Path, gitlab_generated: Path
+) -> None:
+    # The same make targets with the same settings, job for job; the same
+    # PostgreSQL; the image built from the same context with the same Python.
+    workflow = load_yaml(generated / ".github/workflows/ci.yml")
+    pipeline = load_yaml(gitlab_generated / ".gitlab-ci.yml")
+    scripts = {
+        job: script.splitlines()
+        for job, script in gitlab_scripts(gitlab_generated / ".gitlab-ci.yml").items()
+    }
+    assert set(scripts) == {"lint", "types", "test", "build"}
+    for job in scripts:
+        assert pipeline[job]["stage"] in pipeline["stages"], job
+        assert pipeline[job]["needs"] == [], f"{job} waits for nothing, as on GitHub"
+
+    def make_steps(steps: list[str]) -> list[tuple[str, dict[str, str]]]:
+        """``make <target>`` lines with the variables set before them."""
+        found = []
+        for line in steps:
+            words = shlex.split(line)
+            settings = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+            targets = [w for w in words if "=" not in w]
+            if targets[:1] == ["make"]:
+                found.append((" ".join(targets), settings))
+        return found
+
+    github = {
+        job: [
+            (step["run"], {k: str(v) for k, v in step.get("env", {}).items()})
+            for step in spec["steps"]
+            if step.get("run", "").startswith("make ")
+        ]
+        for job, spec in workflow["jobs"].items()
+    }
+    gitlab = {job: make_steps(lines) for job, lines in scripts.items()}
+    assert gitlab["lint"] == github["lint"] == [("make lint", {})]
+    assert gitlab["types"] == github["types"] == [("make typecheck", {})]
+    github_urls = [env for _, env in github["test"]]
+    gitlab_urls = [env for _, env in gitlab["test"]]
+    assert [target for target, _ in gitlab["test"]] == [target for target, _ in github["test"]]
+    # The same variables at each step; the database is the job's PostgreSQL service.
+    assert [set(env) for env in gitlab_urls] == [set(env) for env in github_urls]
+    (service,) = pipeline["test"]["services"]
+    assert service["name"] == workflow["jobs"]["test"]["services"]["postgres"]["image"]
+    credentials = pipeline["test"]["variables"]
+    for env in gitlab_urls:
+        for value in env.values():
+            if value.startswith("postgresql://"):
+                url = httpx.URL(value)
+                assert url.host == service["alias"] and url.port == 5432
+                assert url.username == credentials["POSTGRES_USER"]
+                assert url.password == credentials["POSTGRES_PASSWORD"]
+                assert url.path == f"/{credentials['POSTGRES_DB']}"
+    installs = [line for line in scripts["test"] if "install" in line and "postgresql" in line]
+    assert installs and scripts["test"].index(installs[0]) < scripts["test"].index("make test")
+
+    assert pipeline["variables"]["UV_LOCKED"] == workflow["env"]["UV_LOCKED"]
+    assert pipeline["variables"]["IMAGE"] == workflow["env"]["IMAGE"]
+    image = pipeline["default"]["image"]
+    assert f"-python{image_python(gitlab_generated / 'Dockerfile')}-" in image, (
+        "CI tests the image's Python"
+    )
+    assert [line for line in scripts["build"] if line.startswith("docker build")] == [
+        'docker build --pull --tag "$IMAGE:$CI_COMMIT_SHA" .'
+    ]
+
+
+# --- Dependency updates and pre-commit ---------------------------------------------
+
+
+@render_tier
+def test_dependabot_groups_python_and_moves_actions_with_the_images(
+    generated: Path, tmp_path: Path
+) -> None:
+    path = generated / ".github/dependabot.yml"
+    result = schema("dependabot", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = load_yaml(path)
+    updates = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert set(updates) == {"uv", "github-actions", "docker"}
+    (python,) = updates["uv"]["groups"].values()
+    assert python == {"patterns": ["*"], "update-types": ["minor", "patch"]}
+    (group,) = config["multi-ecosystem-groups"]
+    assert updates["github-actions"]["multi-ecosystem-group"] == group
+    assert updates["docker"]["multi-ecosystem-group"] == group
+
+    config["updates"][0]["package-ecosystem"] = "uvx"
+    config["updates"][0]["schedule"]["interval"] = "fortnightly"
+    (tmp_path / "dependabot.yml").write_text(yaml.safe_dump(config))
+    broken = schema("dependabot", tmp_path / "dependabot.yml")
+    assert broken.returncode != 0
+    assert "'uvx' is not one of" in broken.stdout and "'fortnightly'" in broken.stdout
+
+
+@render_tier
+def test_renovate_groups_python_and_moves_the_pipeline_with_the_images(
+    gitlab_generated: Path, tmp_path: Path
+) -> None:
+    path = gitlab_generated / "renovate.json"
+    result = schema("renovate", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = json.loads(path.read_text())
+    # Only the files the kit wants updated: not the local stack's nor the
+    # Kubernetes overlays' images (the service's own, in your registry).
+    assert set(config["enabledManagers"]) == {"pep621", "dockerfile", "gitlabci"}
+    rules = {rule["groupName"]: rule for rule in config["packageRules"]}
+    assert rules["Python dependencies"]["matchManagers"] == ["pep621"]
+    assert rules["Python dependencies"]["matchUpdateTypes"] == ["minor", "patch"]
+    assert set(rules["CI and images"]["matchManagers"]) == {"gitlabci", "dockerfile"}
+    assert config["lockFileMaintenance"]["enabled"] is True
+
+    config["lockFileMaintenance"]["enabled"] = "yes"
+    (tmp_path / "renovate.json").write_text(json.dumps(config))
+    broken = schema("renovate", tmp_path / "renovate.json")
+    assert broken.returncode != 0
+    assert "'yes' is not of type 'boolean'" in broken.stdout, broken.stdout
+
+
+@render_tier
+def test_pre_commit_runs_what_make_check_runs(generated: Path, tmp_path: Path) -> None:
+    # The same tools and arguments as the Makefile's lint and typecheck
+    # targets, from the project's environment at the versions uv.lock pins.
+    path = generated / PRE_COMMIT
+    result = pre_commit_config(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    makefile = (generated / "Makefile").read_text()
+    made = {
+        line.split("$(UV) run --no-sync ", 1)[1]
+        for target in ("lint", "typecheck")
+        for line in makefile.split(f"\n{target}: install\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    }
+    (repo,) = load_yaml(path)["repos"]
+    assert repo["repo"] == "local"
+    hooks = {hook["id"]: hook for hook in repo["hooks"]}
+    run = {hook["entry"].removeprefix("uv run --locked ") for hook in hooks.values()}
+    assert all(hook["entry"].startswith("uv run --locked ") for hook in hooks.values())
+    assert all(hook["language"] == "system" for hook in hooks.values())
+    # Hooks get the changed files; --force-exclude keeps ruff's own exclusions.
+    assert {command.replace(" --force-exclude", " .") for command in run} == made
+    assert hooks["mypy"]["pass_filenames"] is False, "mypy checks pyproject.toml's files"
+
+    broken = load_yaml(path)
+    broken["repos"][0]["hooks"][1]["language"] = "sytem"
+    (tmp_path / PRE_COMMIT).write_text(yaml.safe_dump(broken))
+    failed = pre_commit_config(tmp_path / PRE_COMMIT)
+    assert failed.returncode != 0
+    assert "Hook(id='ruff-format')" in failed.stdout and "sytem" in failed.stdout, failed.stdout
+
+
 # --- One picture: ports, probe paths and shutdown timings agree ------------------
 
 
@@ -774,6 +975,8 @@ def test_ci_steps_pass_against_postgresql(project: Project) -> None:
                     "no:cacheprovider",
                     "-m",
                     "not resilience",
+                    # As `make test`: the coverage floor holds on PostgreSQL too.
+                    "--cov",
                 ],
                 timeout=600,
                 TEST_DATABASE_URL=url,
@@ -782,6 +985,7 @@ def test_ci_steps_pass_against_postgresql(project: Project) -> None:
             done.set()
             watcher.join()
         assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-3000:]
+        assert "Required test coverage of" in tests.stdout
         assert seen.is_set(), "the project's tests never connected to PostgreSQL"
     finally:
         server.close()

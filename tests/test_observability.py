@@ -52,6 +52,7 @@ from kit.project import Project, Service, free_port, requests_in_flight
 from kit.prometheus import Prometheus, finite_values
 from kit.render import FRAMEWORKS, render
 from kit.system import require
+from monitoring import slo
 
 # Every framework in one Prometheus: the whole module runs on one xdist worker.
 pytestmark = [pytest.mark.boot, pytest.mark.xdist_group("prometheus")]
@@ -118,8 +119,27 @@ class Stack:
     rules: list[str] = field(default_factory=list)
 
 
+# Each service's objectives, answered at generation: one Prometheus and one set
+# of boards judge each by its own.
+OBJECTIVES: dict[str, dict[str, Any]] = {
+    "fastapi": {},  # the defaults: 99.9 %, 99 % within 0.5 s
+    "flask": {
+        "slo_availability": "99.5",
+        "slo_latency_seconds": "0.25",
+        "slo_latency_target": "95",
+    },
+    "django": {
+        "slo_availability": "99.95",
+        "slo_latency_seconds": "1",
+        "slo_latency_target": "99.9",
+    },
+}
+
+
 def deploy(framework: str, root: Path) -> Deployed:
-    path = render(framework, root / "render", project_name=f"Kit {framework}")
+    path = render(
+        framework, root / "render", project_name=f"Kit {framework}", **OBJECTIVES[framework]
+    )
     config = yaml.safe_load((path / "deploy/prometheus/prometheus.yml").read_text())
     (scrape,) = config["scrape_configs"]
     return Deployed(framework, Project(framework, path), scrape["job_name"], scrape)
@@ -465,9 +485,18 @@ def test_every_rule_is_healthy(stack: Stack) -> None:
 
 def test_each_service_is_judged_by_its_own_rules(stack: Stack) -> None:
     objectives = stack.prometheus.query("slo:objective:ratio", stack.end)
-    assert sorted((s["metric"]["job"], s["metric"]["slo"]) for s in objectives) == sorted(
-        (d.job, slo) for d in stack.deployed.values() for slo in ("availability", "latency")
-    )
+    found = {(s["metric"]["job"], s["metric"]["slo"]): float(s["value"][1]) for s in objectives}
+    expected = {}
+    for item in stack.deployed.values():
+        answers = {**slo.DEFAULTS, **OBJECTIVES[item.framework]}
+        expected[item.job, "availability"] = float(answers["slo_availability"]) / 100
+        expected[item.job, "latency"] = float(answers["slo_latency_target"]) / 100
+    assert found == pytest.approx(expected)
+    # The latency SLI of each counts the bucket at its own threshold.
+    for item in stack.deployed.values():
+        threshold = {**slo.DEFAULTS, **OBJECTIVES[item.framework]}["slo_latency_seconds"]
+        text = next((item.project.path / "grafana/rules").glob("recording.yml")).read_text()
+        assert f'le="{slo.le(float(threshold))}"' in text, item.framework
     for name in ("slo:sli_error:ratio_rate5m", "slo:error_budget_remaining:ratio"):
         recorded = stack.prometheus.query(f"count by (job, slo) ({name})", stack.end)
         assert {float(s["value"][1]) for s in recorded} == {1.0}, name  # none written twice

@@ -10,14 +10,17 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
+from hooks.kit_hooks import problems
 from kit.deadcode import unused
-from kit.render import FRAMEWORKS, KIT_ROOT, render
+from kit.render import FRAMEWORKS, KIT_ROOT, environment, render
 from kit.update import kit_files
+from monitoring.slo import FASTEST_BURN_RATE, LATENCY_BOUNDS, MIN_OBJECTIVE
 
 pytestmark = pytest.mark.render
 
@@ -150,6 +153,150 @@ def test_invalid_answers_stop_with_a_clear_message_and_leave_nothing(
     assert reason in result.stderr, result.stderr
     assert "Nothing was generated" in result.stderr
     assert not output.exists() or not any(output.iterdir())
+
+
+def test_every_bad_answer_is_named_in_one_message(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--directory",
+            "templates/fastapi",
+            "-o",
+            str(output),
+            str(KIT_ROOT),
+            "version=one",
+            "slo_availability=100",
+            "slo_latency_seconds=0.3",
+            "slo_latency_target=abc",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    named = re.findall(r"^  - (\w+) ", result.stderr, re.MULTILINE)
+    assert named == ["version", "slo_availability", "slo_latency_seconds", "slo_latency_target"]
+    # Each objective's line says what is allowed.
+    assert "from 93.06 to below 100" in result.stderr
+    assert "0.005 0.01 0.025 0.05 0.075 0.1 0.25 0.5 0.75 1 2.5 5 7.5 10" in result.stderr
+    assert not output.exists() or not any(output.iterdir())
+
+
+def test_an_unknown_ci_provider_is_refused_before_generation(tmp_path: Path) -> None:
+    # A choice variable: cookiecutter refuses another value itself, before the
+    # hooks run, naming the variable and the choices.
+    output = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--directory",
+            "templates/flask",
+            "-o",
+            str(output),
+            str(KIT_ROOT),
+            "ci_provider=jenkins",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "jenkins provided for choice variable ci_provider" in result.stderr, result.stderr
+    assert "['github', 'gitlab', 'none']" in result.stderr
+    assert not output.exists() or not any(output.iterdir())
+    # The hook's own check, for a context that reaches it unchecked (cruft, the API).
+    assert problems({**DEFAULTS, "ci_provider": "jenkins"}) == [
+        "ci_provider 'jenkins' is not one of 'github', 'gitlab', 'none'."
+    ]
+
+
+# Valid answers, as the pre-generation hook receives them.
+DEFAULTS = {
+    "project_name": "Example Service",
+    "project_slug": "example-service",
+    "package_name": "example_service",
+    "version": "0.1.0",
+    "ci_provider": "github",
+    "slo_availability": "99.9",
+    "slo_latency_seconds": "0.5",
+    "slo_latency_target": "99",
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("slo_availability", "100"),
+        ("slo_availability", "99.9%"),
+        ("slo_availability", "90"),
+        ("slo_availability", "93.05"),
+        ("slo_availability", " 99.9"),
+        ("slo_latency_target", "0"),
+        ("slo_latency_target", "-99"),
+        ("slo_latency_target", "99.99999"),
+        ("slo_latency_target", ""),
+        ("slo_latency_seconds", "0.3"),
+        ("slo_latency_seconds", "half"),
+        ("slo_latency_seconds", "1e0"),
+        ("slo_latency_seconds", "0"),
+        ("slo_latency_seconds", "nan"),
+    ],
+)
+def test_a_bad_objective_is_refused_with_its_rule(key: str, value: str) -> None:
+    # The hook's check in-process; the command line's message and clean-up are
+    # tested above with every kind of bad answer at once.
+    (problem,) = problems({**DEFAULTS, key: value})
+    assert problem.startswith(f"{key} {value!r} must be "), problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("slo_availability", "93.06"),
+        ("slo_availability", "99.9999"),
+        ("slo_latency_target", "95"),
+        ("slo_latency_seconds", "0.005"),
+        ("slo_latency_seconds", "10"),
+        ("slo_latency_seconds", "0.50"),
+        ("ci_provider", "gitlab"),
+        ("ci_provider", "none"),
+    ],
+)
+def test_objectives_and_providers_at_their_limits_are_accepted(key: str, value: str) -> None:
+    assert problems(DEFAULTS) == []
+    assert problems({**DEFAULTS, key: value}) == []
+
+
+def test_objective_limits_follow_the_contract_and_the_alerts() -> None:
+    # The latency threshold's choices are the contract's bucket bounds, which
+    # the prompt lists; the lowest objective is where the fastest page can
+    # still fire (monitoring/slo.py's burn rates).
+    from monitoring.slo import BURN_ALERTS
+
+    contract = (KIT_ROOT / "docs/contract.md").read_text()
+    row = next(line for line in contract.splitlines() if "histogram, buckets" in line)
+    assert [str(bound) for bound in LATENCY_BOUNDS] == row.split("`")[3].split()
+    fastest = max(rate for alert in BURN_ALERTS for _, _, rate in alert.conditions)
+    assert Decimal(str(fastest)) == FASTEST_BURN_RATE
+    assert (100 - MIN_OBJECTIVE) * FASTEST_BURN_RATE / 100 < 1
+    assert (100 - MIN_OBJECTIVE + Decimal("0.01")) * FASTEST_BURN_RATE / 100 > 1
+    for framework in FRAMEWORKS:
+        template = json.loads(
+            (KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text()
+        )
+        assert " ".join(map(str, LATENCY_BOUNDS)) in template["__prompts__"]["slo_latency_seconds"]
+        for key in ("slo_availability", "slo_latency_target"):
+            assert f"{MIN_OBJECTIVE} to below 100" in template["__prompts__"][key]
+        # The defaults are valid: the first choice, and the objectives as given.
+        assert template["ci_provider"][0] == "github"
+        objectives = {key: template[key] for key in DEFAULTS if key.startswith("slo_")}
+        assert objectives == {key: DEFAULTS[key] for key in objectives}
+        assert len(objectives) == 3
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -387,3 +534,65 @@ def test_no_render_holds_dead_code(framework: str, tmp_path: Path) -> None:
     models = next(project.rglob("models.py"))
     models.write_text(models.read_text() + "\n\nclass Leftover:\n    pass\n")
     assert [finding.split()[-1] for finding in unused(project)] == ["Leftover", "forgotten"]
+
+
+# --- The lock file made at generation ---------------------------------------------
+
+
+def test_without_uv_the_project_is_generated_with_advice_instead_of_a_lock(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    with environment(PATH=str(empty)):
+        project = render("flask", tmp_path / "out", lock=True)
+    err = capfd.readouterr().err
+    assert "NOTE: uv is not installed, so no uv.lock was created." in err, err
+    assert "`make install` (uv sync) creates uv.lock; commit it" in err
+    assert not (project / "uv.lock").exists()
+    # Everything else is there: the first `make install` locks and installs.
+    assert (project / "pyproject.toml").is_file() and (project / "Makefile").is_file()
+    assert (project / "example_service" / "runtime" / "build.py").is_file()
+
+
+def test_offline_the_project_is_generated_with_the_reason_and_advice(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # uv offline with nothing cached cannot resolve; it says which package it lacks.
+    with environment(UV_OFFLINE="1", UV_CACHE_DIR=str(tmp_path / "cache")):
+        project = render("flask", tmp_path / "out", lock=True)
+    err = capfd.readouterr().err
+    assert "NOTE: no uv.lock was created (`uv lock` failed: error: " in err, err
+    assert "not found in the cache" in err
+    assert "`make install` (uv sync) creates uv.lock" in err
+    assert not (project / "uv.lock").exists()
+    assert (project / "pyproject.toml").is_file()
+
+
+def test_the_readme_lists_every_question_with_its_rule() -> None:
+    # "Generate a service": one row per question (or a row naming several),
+    # with its default and its rule.
+    readme = (KIT_ROOT / "README.md").read_text()
+    section = readme.split("## Generate a service", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    listed = {name: row for row in rows for name in re.findall(r"`(\w+)`", row[0])}
+    for framework in FRAMEWORKS:
+        template = json.loads(
+            (KIT_ROOT / "templates" / framework / "cookiecutter.json").read_text()
+        )
+        questions = [key for key in template if not key.startswith("_")]
+        assert set(questions) <= set(listed), f"{framework}: {set(questions) - set(listed)}"
+        assert set(template["__prompts__"]) == set(questions), "every question has a prompt"
+        for key in questions:
+            default, rule = listed[key][1], listed[key][2]
+            assert rule, f"{key} has no rule"
+            value = template[key]
+            if isinstance(value, list):  # a choice: the first is the default, each is explained
+                assert default == f"`{value[0]}`", key
+                assert all(f"`{choice}`" in rule for choice in value), key
+            elif "{{" not in value and key.startswith(("ci_", "slo_")):
+                assert default == f"`{value}`", key

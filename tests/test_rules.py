@@ -38,12 +38,12 @@ CONTRACT = KIT_ROOT / "docs" / "contract.md"
 # Objectives other than the defaults, all kept within the bounds the hook allows.
 OTHERS: dict[str, dict[str, Any]] = {
     "strict": {
-        "slo_availability": "0.9999",
+        "slo_availability": "99.99",
         "slo_latency_seconds": "0.1",
-        "slo_latency_target": 0.999,
+        "slo_latency_target": "99.9",
     },
-    "lenient": {"slo_availability": 0.95, "slo_latency_seconds": 2.5, "slo_latency_target": "0.95"},
-    "uneven": {"slo_availability": 0.99, "slo_latency_seconds": "1", "slo_latency_target": 0.999},
+    "lenient": {"slo_availability": "95", "slo_latency_seconds": "2.5", "slo_latency_target": "95"},
+    "uneven": {"slo_availability": "99", "slo_latency_seconds": "1", "slo_latency_target": "99.9"},
 }
 PAGES = {
     "SLOAvailabilityFastBurn",
@@ -121,7 +121,7 @@ def test_rules_and_their_tests_hold_for_other_objectives(name: str, tmp_path: Pa
     result = promtool("test", "rules", *map(str, sorted(root.glob("tests/*.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
     text = (root / "recording.yml").read_text()
-    assert f"vector({float(OTHERS[name]['slo_availability']):g})" in text
+    assert f"vector({float(OTHERS[name]['slo_availability']) / 100:g})" in text
 
 
 def test_every_alert_is_tested_firing_and_quiet() -> None:
@@ -220,10 +220,10 @@ def test_the_objectives_come_from_the_context_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("answers", "wrong"),
     [
-        ({"slo_availability": "1"}, "slo_availability"),
-        ({"slo_availability": 0.9}, "slo_availability"),
+        ({"slo_availability": "100"}, "slo_availability"),
+        ({"slo_availability": "0.999"}, "slo_availability"),
         ({"slo_availability": "ninety"}, "slo_availability"),
-        ({"slo_latency_target": 99}, "slo_latency_target"),
+        ({"slo_latency_target": 90}, "slo_latency_target"),
         ({"slo_latency_target": True}, "slo_latency_target"),
         ({"slo_latency_seconds": "0.3"}, "slo_latency_seconds"),
         ({"slo_latency_seconds": "-1"}, "slo_latency_seconds"),
@@ -373,7 +373,7 @@ def side_by_side(api: Service, web: Service) -> dict[str, Any]:
 def test_two_services_rules_side_by_side(tmp_path: Path) -> None:
     contexts: list[dict[str, Any]] = [
         {"project_slug": "api"},
-        {"project_slug": "web", "slo_availability": 0.995},
+        {"project_slug": "web", "slo_availability": "99.5"},
     ]
     files = []
     for context in contexts:
