@@ -1,17 +1,34 @@
 """Work a request starts to finish in the background (docs/contract.md, section 8),
 tracked so that the lifespan's shutdown can wait for it. Each task runs in a
 copy of the request's context, so its log lines carry the request id and its
-spans join the request's trace."""
+spans join the request's trace. Work that waits between steps (a delivery
+between attempts) waits with ``pause``, which ends as soon as the service
+stops."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
+from .error_tracking import report_exception
 from .logging import get_logger
 
 log = get_logger(__name__)
+# Set once the worker stops taking requests (the lifespan's shutdown).
+_stopping = asyncio.Event()
+
+
+def stopping() -> bool:
+    """Whether the worker is stopping: background work should finish, not wait."""
+    return _stopping.is_set()
+
+
+async def pause(seconds: float) -> None:
+    """Sleep ``seconds``, or less if the worker starts stopping meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_stopping.wait(), seconds)
 
 
 class BackgroundTasks:
@@ -35,9 +52,11 @@ class BackgroundTasks:
             log.warning("background task cancelled", task=task.get_name())
         elif (error := task.exception()) is not None:
             log.error("background task failed", task=task.get_name(), exc_info=error)
+            report_exception(error)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running tasks, then cancel the rest."""
+        _stopping.set()
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
