@@ -5,7 +5,9 @@ each framework, two instances booted from the rendered template with the
 scrape job of the project's own deploy/prometheus/prometheus.yml:
 
 - ``main``, one process with exemplars, ``MAX_IN_FLIGHT=2`` so that a request
-  arriving during two slow uploads is shed (503 overloaded);
+  arriving during two slow uploads is shed (503 overloaded), announcing its
+  new items to a webhook receiver that fails the first attempts (5xx, then a
+  4xx) before it takes the rest;
 - ``broken``, two workers (multiprocess metrics) and a database it cannot
   reach (503 database_unavailable, readiness failing).
 
@@ -42,6 +44,7 @@ from kit.http import RawResponse
 from kit.otlp import OtlpSink
 from kit.project import Project, Service, free_port, requests_in_flight
 from kit.prometheus import Prometheus, finite_values
+from kit.receiver import Receiver
 from kit.render import FRAMEWORKS, KIT_ROOT, render
 from kit.system import require
 
@@ -74,6 +77,8 @@ class Deployed:
     scrape: dict[str, Any]
     services: dict[str, Service] = field(default_factory=dict)
     sinks: list[OtlpSink] = field(default_factory=list)
+    # The webhook of ``main``: two 5xx (retried), a 4xx (failed), then 200s.
+    webhook: Receiver = field(default_factory=Receiver)
 
     def boot(self, name: str, workdir: Path, release: bool, **env: str) -> None:
         sink = OtlpSink()
@@ -96,6 +101,7 @@ class Deployed:
             service.kill()
         for sink in self.sinks:
             sink.close()
+        self.webhook.close()
 
 
 @dataclass
@@ -123,7 +129,9 @@ def install_and_boot(deployed: Deployed, root: Path) -> None:
         release=True,
         DATABASE_URL=f"sqlite:///{main / 'db.sqlite3'}",
         MAX_IN_FLIGHT="2",
+        WEBHOOK_URL=deployed.webhook.url + "/hooks/items",
     )
+    deployed.webhook.answer(503, 503, 400, then=200)
     deployed.boot(
         "broken",
         root / "broken",
@@ -155,6 +163,8 @@ def drive(deployed: Deployed) -> None:
             expect(client.delete("/api/items"), 405)
             expect(client.get("/ready"), 200)
             time.sleep(1)
+        # The three items' webhooks: the first failed after a retry (503, 503, 400).
+        deployed.webhook.wait_for(lambda request: request.method == "POST", count=5)
 
         # Slow requests (waiting for the database), and requests shed while they
         # hold both slots.

@@ -1,16 +1,30 @@
-"""Service overview: the RED view of one or more services (rate, errors, duration)."""
+"""Service overview: the RED view of one or more services (rate, errors, duration),
+and of their calls to other services."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from ..panels import RATE, REQUESTS, Query, dashboard, graph, named_routes, ranking, sel, single
+from ..panels import (
+    RATE,
+    REQUESTS,
+    Query,
+    Spec,
+    dashboard,
+    graph,
+    named_routes,
+    ranking,
+    sel,
+    single,
+)
 
 COUNT = f"{REQUESTS}_count"
 BUCKET = f"{REQUESTS}_bucket"
 QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 FIVE_XX = 'http_response_status_code=~"5.."'
 OVERLOADED = 'error_type="overloaded"'
+CLIENT = "http_client_request_duration_seconds"
+FAILED_ATTEMPT = 'error_type!=""'
 DATABASE = 'error_type="database_unavailable"'
 
 
@@ -27,6 +41,61 @@ def _error_ratio(by: str) -> str:
     errors = _rate(FIVE_XX, by=by)
     # Without any 5xx the ratio is 0, not "no data".
     return f"({errors} or {_rate(by=by)} * 0) / {_rate(by=by)}"
+
+
+def _outbound() -> list[Spec]:
+    """The service's calls to other services (docs/contract.md, section 12), by host."""
+    by_server = "{{server_address}}"
+    return [
+        graph(
+            "Outbound calls by server",
+            "Attempts per second of the service's HTTP calls to other services, by host "
+            "called (a retried delivery counts each attempt).",
+            "reqps",
+            Query(
+                f"sum by (server_address) (rate({CLIENT}_count{sel()}[{RATE}]))",
+                by_server,
+            ),
+            width=6,
+        ),
+        graph(
+            "Outbound errors by server",
+            "Failed attempts per second by host and error: the status for an answer of "
+            "400 or more, else the client's exception (ConnectError, ReadTimeout...).",
+            "reqps",
+            Query(
+                f"sum by (server_address, error_type) "
+                f"(rate({CLIENT}_count{sel(FAILED_ATTEMPT)}[{RATE}]))",
+                "{{server_address}} {{error_type}}",
+            ),
+            width=6,
+            stacked=True,
+        ),
+        graph(
+            "Outbound latency p95 by server",
+            "95th percentile of the duration of each attempt, by host called.",
+            "s",
+            Query(
+                f"histogram_quantile(0.95, sum by (le, server_address) "
+                f"(rate({CLIENT}_bucket{sel()}[{RATE}])))",
+                by_server,
+            ),
+            width=6,
+        ),
+        graph(
+            "Deliveries by outcome",
+            "Messages sent in the background and retried (a webhook), per second, by how "
+            "they ended: delivered, failed (attempts exhausted or refused with a 4xx) or "
+            "abandoned (the service stopped first).",
+            "reqps",
+            Query(
+                f"sum by (delivery, outcome) (rate(outbound_deliveries_total{sel()}[{RATE}]))",
+                "{{delivery}} {{outcome}}",
+            ),
+            width=6,
+            stacked=True,
+        ),
+    ]
 
 
 def build() -> Dashboard:
@@ -178,5 +247,6 @@ def build() -> Dashboard:
                     ),
                 ),
             ],
+            _outbound(),
         ],
     )

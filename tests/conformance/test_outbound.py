@@ -5,6 +5,7 @@ is not there at all."""
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -274,7 +275,8 @@ def test_sigterm_abandons_a_delivery_whose_attempt_then_fails(boot: Boot) -> Non
         request_id, _, response = traced_post(service, "cut short")
         assert response.status_code == 201
         receiver.wait_for(of_request(request_id), count=2)  # the second attempt is under way
-        stopped, status = timed(lambda: service.stop(timeout=20))
+        service.signal(signal.SIGTERM)
+        stopped, status = timed(lambda: service.wait(timeout=20))
         assert status == 0
         # Within its attempt's timeout, not the graceful timeout nor the retries left.
         assert stopped < 2 + 2, stopped
@@ -294,7 +296,8 @@ def test_a_delivery_under_way_at_sigterm_is_drained(boot: Boot) -> None:
         request_id, trace_id, response = traced_post(service, "drained")
         assert response.status_code == 201
         (received,) = receiver.wait_for(of_request(request_id))
-        assert service.stop(timeout=15) == 0
+        service.signal(signal.SIGTERM)
+        assert service.wait(timeout=15) == 0
         assert not [
             line
             for line in service.log_lines()
