@@ -25,6 +25,7 @@ FLUSH_SECONDS = 2.0
 _NEVER_SENT = ("request", "user", "breadcrumbs", "extra", "modules")
 
 _sdk: Any = None  # the sentry_sdk module, once configured
+_service_name = ""
 
 
 def _scrub(event: Any, hint: Any) -> Any:
@@ -35,7 +36,7 @@ def _scrub(event: Any, hint: Any) -> Any:
 
 def configure_error_tracking(settings: Settings) -> None:
     """Start reporting to ``SENTRY_DSN`` from this process; idempotent, and a no-op without it."""
-    global _sdk
+    global _sdk, _service_name
     if not settings.sentry_dsn or _sdk is not None:
         return
     import sentry_sdk
@@ -53,7 +54,7 @@ def configure_error_tracking(settings: Settings) -> None:
         max_breadcrumbs=0,
         before_send=_scrub,
     )
-    sentry_sdk.set_tag("service.name", settings.service_name)
+    _service_name = settings.service_name
     _sdk = sentry_sdk
 
 
@@ -63,7 +64,9 @@ def report_exception(error: BaseException) -> None:
         return
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     context = trace.get_current_span().get_span_context()
+    # Tags set on this scope, as each thread and task has scopes of its own.
     with _sdk.new_scope() as scope:
+        scope.set_tag("service.name", _service_name)
         if request_id:
             scope.set_tag("request_id", request_id)
         if context.is_valid:
