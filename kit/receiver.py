@@ -1,5 +1,10 @@
 """A local HTTP receiver standing in for the services a service calls (a webhook's
-target, Sentry's ingest host): it records every request and answers as told."""
+target, Sentry's ingest host): it records every request and answers as told.
+
+Standard library only: the kit's tests use this module, and every generated
+project carries a verbatim copy (``tests/runtime/receiver.py``) for the tests
+of its runtime's HTTP client.
+"""
 
 from __future__ import annotations
 

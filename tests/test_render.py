@@ -242,6 +242,8 @@ def test_the_projects_resilience_harness_is_the_kits_own(framework: str, tmp_pat
     for module in ("process.py", "faultproxy.py", "postgres.py"):
         assert (harness / module).read_bytes() == (KIT_ROOT / "kit" / module).read_bytes(), module
     assert (harness / "test_resilience.py").is_file()
+    receiver = project / "tests" / "runtime" / "receiver.py"
+    assert receiver.read_bytes() == (KIT_ROOT / "kit" / "receiver.py").read_bytes()
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

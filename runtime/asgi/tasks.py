@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -16,26 +17,43 @@ from .error_tracking import report_exception
 from .logging import get_logger
 
 log = get_logger(__name__)
-# Set once the worker stops taking requests (the lifespan's shutdown).
-_stopping = asyncio.Event()
+# True once the worker stops taking requests (the lifespan's shutdown), until
+# the next lifespan starts; and what wakes the work that waits, per event loop.
+_stopping = False
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def stopping() -> bool:
     """Whether the worker is stopping: background work should finish, not wait."""
-    return _stopping.is_set()
+    return _stopping
+
+
+def _waker() -> asyncio.Event:
+    loop = asyncio.get_running_loop()
+    if loop not in _wakers:
+        _wakers[loop] = asyncio.Event()
+    return _wakers[loop]
 
 
 async def pause(seconds: float) -> None:
     """Sleep ``seconds``, or less if the worker starts stopping meanwhile."""
+    if _stopping:
+        return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_stopping.wait(), seconds)
+        await asyncio.wait_for(_waker().wait(), seconds)
 
 
 class BackgroundTasks:
     """Runs coroutines after the response; logs their failures; drains at shutdown."""
 
     def __init__(self) -> None:
+        """Made as the lifespan starts: the worker is not stopping."""
+        global _stopping
         self._tasks: set[asyncio.Task[Any]] = set()
+        _stopping = False
+        _wakers.clear()
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -56,7 +74,9 @@ class BackgroundTasks:
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running tasks, then cancel the rest."""
-        _stopping.set()
+        global _stopping
+        _stopping = True
+        _waker().set()
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
