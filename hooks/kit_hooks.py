@@ -214,13 +214,15 @@ CACHES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 # kit's are one source: the contract, the observability assets (Grafana's and
 # Prometheus' own {{ ... }} must survive untouched) but their rules, which are
 # each project's own (install_rules), and the harness of the project's own
-# resilience tests, which the kit's tests use too.
+# resilience tests and the receiver of its runtime's client tests, which the
+# kit's tests use too.
 VERBATIM = {
     "docs/contract.md": "docs/contract.md",
     "grafana": "grafana",
     "kit/process.py": "tests/runtime/resilience/process.py",
     "kit/faultproxy.py": "tests/runtime/resilience/faultproxy.py",
     "kit/postgres.py": "tests/runtime/resilience/postgres.py",
+    "kit/receiver.py": "tests/runtime/receiver.py",
 }
 
 BUILD = '''"""What this runtime was assembled from: written by the kit when the project

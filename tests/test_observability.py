@@ -6,7 +6,9 @@ project's own deploy/prometheus/prometheus.yml, and a third target of that
 job that never answers; it loads every project's own rules, side by side:
 
 - ``main``, one process with exemplars, ``MAX_IN_FLIGHT=2`` so that a request
-  arriving during two slow uploads is shed (503 overloaded);
+  arriving during two slow uploads is shed (503 overloaded), announcing its
+  new items to a webhook receiver that fails the first attempts (5xx, then a
+  4xx) before it takes the rest;
 - ``broken``, two workers (multiprocess metrics) and a database it cannot
   reach (503 database_unavailable, readiness failing: nothing calls /ready,
   the service checks itself).
@@ -50,6 +52,7 @@ from kit.http import RawResponse
 from kit.otlp import OtlpSink
 from kit.project import Project, Service, free_port, requests_in_flight
 from kit.prometheus import Prometheus, finite_values
+from kit.receiver import Receiver
 from kit.render import FRAMEWORKS, render
 from kit.system import require
 from monitoring import slo
@@ -86,6 +89,8 @@ class Deployed:
     # A target of the service's own job that never answers (ScrapeTargetDown),
     # chosen once every service has its port.
     unreachable: str = ""
+    # The webhook of ``main``: two 5xx (retried), a 4xx (failed), then 200s.
+    webhook: Receiver = field(default_factory=Receiver)
 
     def boot(self, name: str, workdir: Path, release: bool, **env: str) -> None:
         sink = OtlpSink()
@@ -108,6 +113,7 @@ class Deployed:
             service.kill()
         for sink in self.sinks:
             sink.close()
+        self.webhook.close()
 
 
 @dataclass
@@ -155,7 +161,9 @@ def install_and_boot(deployed: Deployed, root: Path) -> None:
         release=True,
         DATABASE_URL=f"sqlite:///{main / 'db.sqlite3'}",
         MAX_IN_FLIGHT="2",
+        WEBHOOK_URL=deployed.webhook.url + "/hooks/items",
     )
+    deployed.webhook.answer(503, 503, 400, then=200)
     deployed.boot(
         "broken",
         root / "broken",
@@ -186,6 +194,8 @@ def drive(deployed: Deployed) -> None:
             expect(client.post("/api/items", json={}), 422)
             expect(client.delete("/api/items"), 405)
             time.sleep(1)
+        # The three items' webhooks: the first failed after a retry (503, 503, 400).
+        deployed.webhook.wait_for(lambda request: request.method == "POST", count=5)
 
         # Slow requests (waiting for the database), and requests shed while they
         # hold both slots.

@@ -1,5 +1,6 @@
 """Service overview: the RED view of one service (rate, errors, duration), its
-saturation against the load-shedding limit, and its Apdex."""
+saturation against the load-shedding limit, its Apdex, and its calls to other
+services."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..panels import (
     RATE,
     REQUESTS,
     Query,
+    Spec,
     dashboard,
     graph,
     heat,
@@ -26,6 +28,8 @@ QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 FIVE_XX = 'http_response_status_code=~"5.."'
 ANSWERED = 'http_response_status_code!~"5.."'
 OVERLOADED = 'error_type="overloaded"'
+CLIENT = "http_client_request_duration_seconds"
+FAILED_ATTEMPT = 'error_type!=""'
 DATABASE = 'error_type="database_unavailable"'
 # Apdex: satisfied within T, tolerating within 4T; both must be bucket bounds
 # (the form Prometheus 3 stores them in), and a 5xx is neither.
@@ -55,6 +59,61 @@ def _apdex() -> str:
         return f"sum(rate({BUCKET}{selector}[{RATE}]))"
 
     return f"({within(APDEX_T)} + {within(APDEX_4T)}) / 2 / {_rate()}"
+
+
+def _outbound() -> list[Spec]:
+    """The service's calls to other services (docs/contract.md, section 12), by host."""
+    by_server = "{{server_address}}"
+    return [
+        graph(
+            "Outbound calls by server",
+            "Attempts per second of the service's HTTP calls to other services, by host "
+            "called (a retried delivery counts each attempt).",
+            "reqps",
+            Query(
+                f"sum by (server_address) (rate({CLIENT}_count{sel()}[{RATE}]))",
+                by_server,
+            ),
+            width=6,
+        ),
+        graph(
+            "Outbound errors by server",
+            "Failed attempts per second by host and error: the status for an answer of "
+            "400 or more, else the client's exception (ConnectError, ReadTimeout...).",
+            "reqps",
+            Query(
+                f"sum by (server_address, error_type) "
+                f"(rate({CLIENT}_count{sel(FAILED_ATTEMPT)}[{RATE}]))",
+                "{{server_address}} {{error_type}}",
+            ),
+            width=6,
+            stacked=True,
+        ),
+        graph(
+            "Outbound latency p95 by server",
+            "95th percentile of the duration of each attempt, by host called.",
+            "s",
+            Query(
+                f"histogram_quantile(0.95, sum by (le, server_address) "
+                f"(rate({CLIENT}_bucket{sel()}[{RATE}])))",
+                by_server,
+            ),
+            width=6,
+        ),
+        graph(
+            "Deliveries by outcome",
+            "Messages sent in the background and retried (a webhook), per second, by how "
+            "they ended: delivered, failed (attempts exhausted or refused with a 4xx) or "
+            "abandoned (the service stopped first).",
+            "reqps",
+            Query(
+                f"sum by (delivery, outcome) (rate(outbound_deliveries_total{sel()}[{RATE}]))",
+                "{{delivery}} {{outcome}}",
+            ),
+            width=6,
+            stacked=True,
+        ),
+    ]
 
 
 def build() -> Dashboard:
@@ -248,5 +307,6 @@ def build() -> Dashboard:
                     ),
                 ),
             ],
+            _outbound(),
         ],
     )

@@ -102,6 +102,30 @@ class Reader:
             raise ConfigError(name, raw, f"a number of seconds >= {minimum:g}")
         return value
 
+    def url(self, name: str) -> str:
+        """An ``http://`` or ``https://`` URL with a host, or "" when unset."""
+        raw = self.raw(name)
+        if raw is None:
+            return ""
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018  # raises for a port that is not a number
+        except ValueError:
+            raise ConfigError(name, raw, "an http:// or https:// URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(name, raw, "an http:// or https:// URL")
+        return raw
+
+    def sentry_dsn(self, name: str) -> str:
+        """A Sentry DSN, ``scheme://<public key>@<host>/<project id>``, or ""."""
+        raw = self.raw(name)
+        if raw is None:
+            return ""
+        parts = urlsplit(self.url(name))
+        if not parts.username or not parts.path.rstrip("/").rsplit("/", 1)[-1].isdigit():
+            raise ConfigError(name, raw, "a Sentry DSN such as https://<key>@<host>/<project id>")
+        return raw
+
     def check_ratio(self, name: str) -> None:
         raw = self.raw(name)
         if raw is None:
@@ -221,6 +245,10 @@ class Settings:
     db_statement_timeout: float
     db_pool_recycle: float
     ready_timeout: float
+    http_client_timeout: float
+    http_client_connect_timeout: float
+    webhook_url: str  # "" when no webhook is configured
+    sentry_dsn: str = field(repr=False)  # "" when error tracking is off
     service_name: str
     service_version: str
     tracing: Tracing
@@ -250,6 +278,12 @@ class Settings:
             db_statement_timeout=env.seconds("DB_STATEMENT_TIMEOUT", 5.0, minimum=0.1),
             db_pool_recycle=env.seconds("DB_POOL_RECYCLE", 1800.0, minimum=1.0),
             ready_timeout=env.seconds("READY_TIMEOUT", 1.0, minimum=0.1),
+            http_client_timeout=env.seconds("HTTP_CLIENT_TIMEOUT", 5.0, minimum=0.1),
+            http_client_connect_timeout=env.seconds(
+                "HTTP_CLIENT_CONNECT_TIMEOUT", 2.0, minimum=0.1
+            ),
+            webhook_url=env.url("WEBHOOK_URL"),
+            sentry_dsn=env.sentry_dsn("SENTRY_DSN"),
             service_name=env.string("OTEL_SERVICE_NAME", build.DISTRIBUTION),
             service_version=service_version(),
             tracing=Tracing.from_env(env),

@@ -138,16 +138,20 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
+    from .error_tracking import configure_error_tracking
     from .tracing import configure_tracing
 
     configure_tracing(settings)
+    configure_error_tracking(settings)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
     # The worker has finished its requests and its own clean-up (server.py).
+    from .error_tracking import flush_error_tracking
     from .tracing import shutdown_tracing
 
     shutdown_tracing()
+    flush_error_tracking()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -178,6 +178,12 @@ def logging_config(level: str = "info", log_format: str = "json") -> dict[str, A
             # (the service's own pool classes log under its engine module).
             "sqlalchemy": {"level": "WARNING"},
             f"{_RUNTIME}.engine": {"level": "WARNING"},
+            # HTTP clients log each request's URL, query string included, where
+            # a webhook's secret often sits; outbound calls have their own spans,
+            # metrics and log lines (contract §12).
+            "httpx2": {"level": "WARNING"},
+            "httpcore2": {"level": "WARNING"},
+            "urllib3": {"level": "WARNING"},
         },
     }
 

@@ -90,6 +90,20 @@ db_client_connection_wait_time = Histogram(
 )
 
 
+# Outbound calls (docs/contract.md, section 12): one observation per attempt.
+http_client_request_duration = Histogram(
+    "http_client_request_duration_seconds",
+    "Duration of HTTP client requests (each attempt of an outbound call).",
+    ["http_request_method", "server_address", "http_response_status_code", "error_type"],
+    buckets=DURATION_BUCKETS,
+)
+outbound_deliveries = Counter(
+    "outbound_deliveries",
+    "Deliveries (messages sent in the background and retried) by how they ended.",
+    ["delivery", "outcome"],
+)
+
+
 # What is running: the service's version and the kit and contract it was
 # generated from, so a dashboard shows which services lag behind the kit.
 service_build_info = Gauge(
@@ -179,6 +193,19 @@ def observe_request(
     else:
         child.observe(seconds)
         _gc_counts.flush()
+
+
+def observe_client_request(
+    method: str, server_address: str, status: int | None, error_type: str, seconds: float
+) -> None:
+    """One attempt of an outbound call; ``status`` is None when no answer came."""
+    http_client_request_duration.labels(
+        method_label(method), server_address, "" if status is None else str(status), error_type
+    ).observe(seconds)
+
+
+def count_delivery(delivery: str, outcome: str) -> None:
+    outbound_deliveries.labels(delivery, outcome).inc()
 
 
 def init_pool_metrics(size: int, max_overflow: int) -> None:

@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter
 
 from .config import PACKAGE, Settings
+from .error_tracking import report_exception
 from .errors import RETRY_AFTER, code_for, message_for
 from .logging import get_logger
 from .metrics import active_requests, observe_request, publish_in_flight_limit
@@ -171,12 +172,14 @@ class Exchange:
             self.error_type = code
 
     def fail(self, exception: BaseException) -> None:
-        """An exception nothing handled: one error line with its traceback, on the span too."""
+        """An exception nothing handled: one error line with its traceback, on the span
+        too, and a report to the error tracker when there is one."""
         log.error(
             "unhandled exception", exc_info=exception, http_method=self.method, http_path=self.path
         )
         if self.span is not None:
             self.span.record_exception(exception)
+        report_exception(exception)
 
     def finish(self, status: int) -> None:
         """The response is made: record it, then forget the request in this context.

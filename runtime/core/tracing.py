@@ -212,3 +212,21 @@ def end_database_span(span: trace.Span, error: BaseException | None = None) -> N
         span.record_exception(error)
         span.set_status(trace.StatusCode.ERROR, type(error).__name__)
     span.end()
+
+
+def client_span(method: str, address: str, port: int, url: str) -> trace.Span:
+    """A started CLIENT span for one attempt of an outbound HTTP call, child of the
+    current span (docs/contract.md, section 12); ``method`` is already a label
+    (a standard method or ``_OTHER``), ``url`` has no user information or query."""
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "server.address": address,
+        "url.full": url,
+    }
+    if port:
+        attributes["server.port"] = port
+    return _tracer.start_span(
+        "HTTP" if method == "_OTHER" else method,
+        kind=trace.SpanKind.CLIENT,
+        attributes=attributes,
+    )

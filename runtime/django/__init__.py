@@ -19,9 +19,11 @@ _WHERE = {
     "Settings": "config",
     "ValidationFailed": "handlers",
     "database_settings": "database",
+    "deliver": "http_client",
     "get_logger": "logging",
     "get_settings": "config",
     "get_wsgi_application": "application",
+    "http_client": "http_client",
     "problem": "errors",
     "read_json": "handlers",
     "spawn": "database",
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from .errors import problem as problem
     from .handlers import ValidationFailed as ValidationFailed
     from .handlers import read_json as read_json
+    from .http_client import deliver as deliver
+    from .http_client import http_client as http_client
     from .logging import get_logger as get_logger
 
 

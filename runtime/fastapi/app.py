@@ -1,8 +1,8 @@
 """The FastAPI application the service's own routers join: logging, tracing,
 the request pipeline, the error handlers, the service's own routes, the JSON
 body rules, an OpenAPI document that names the contract's errors, and a
-lifespan that makes the database and the background-task tracker and closes
-them in order."""
+lifespan that makes the database, the background-task tracker and the HTTP
+client for other services, and closes them in order."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import fastapi.routing
+import httpx2
 from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 from . import handlers, middleware, openapi, probes
 from .config import get_settings
 from .database import Database
+from .http_client import new_client
 from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
 from .metrics import init_failure_series
@@ -77,6 +79,15 @@ def routes(app: FastAPI) -> Iterator[tuple[str, set[str]]]:
             yield path, (found | {"HEAD"} if "GET" in found else found)
 
 
+def get_http_client(request: Request) -> httpx2.AsyncClient:
+    client: httpx2.AsyncClient = request.state.http_client
+    return client
+
+
+# The worker's client for calls to other services (docs/contract.md, section 12).
+HttpClient = Annotated[httpx2.AsyncClient, Depends(get_http_client)]
+
+
 def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) -> FastAPI:
     """The application; add your routers to it. ``lifespan`` is your own, run inside
     the service's (the database is open for all of it); ``options`` go to FastAPI."""
@@ -91,17 +102,20 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
         # Every router has joined the app by now.
         init_failure_series(routes(app))
         refresh = asyncio.create_task(keep_ready_current(lambda: probes.readiness_answer(database)))
+        http_client = new_client(settings)
+        services = {"database": database, "tasks": tasks, "http_client": http_client}
         log.info("startup complete", service=settings.service_name, version=app.version)
         try:
             if lifespan is None:
-                yield {"database": database, "tasks": tasks}
+                yield services
             else:
                 async with lifespan(app) as state:
-                    yield {**(state or {}), "database": database, "tasks": tasks}
+                    yield {**(state or {}), **services}
         finally:
             refresh.cancel()
             # uvicorn has already waited for in-flight requests.
             await tasks.drain(timeout=settings.graceful_timeout)
+            await http_client.aclose()
             await database.dispose()
             log.info("shutdown complete")
             shutdown_tracing()

@@ -19,7 +19,9 @@ _WHERE = {
     "get_logger": "logging",
     "get_session": "database",
     "get_sessions": "database",
+    "deliver": "http_client",
     "get_settings": "config",
+    "http_client": "http_client",
     "init_app": "app",
     "problem": "errors",
     "run_migrations": "migrations",
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from .database import get_sessions as get_sessions
     from .errors import problem as problem
     from .handlers import ValidationFailed as ValidationFailed
+    from .http_client import deliver as deliver
+    from .http_client import http_client as http_client
     from .logging import get_logger as get_logger
     from .migrations import run_migrations as run_migrations
     from .tasks import spawn as spawn

@@ -58,6 +58,9 @@ def engine_options(settings: Settings, *, asyncio: bool) -> dict[str, Any]:
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
+        # A statement's error names its SQL, never its parameters: they are the
+        # request's data, and errors reach the logs and the error tracker.
+        "hide_parameters": True,
     }
     url = settings.database
     if url.is_sqlite:

@@ -6,13 +6,23 @@ settings.py and urls.py, and tests/test_items.py (README.md).
 
 from __future__ import annotations
 
+import functools
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import View
 
-from ..runtime import ValidationFailed, get_logger, problem, read_json, spawn
+from ..runtime import (
+    ValidationFailed,
+    deliver,
+    get_logger,
+    get_settings,
+    problem,
+    read_json,
+    spawn,
+)
 from .models import Item
 
 LIST_LIMIT = 100
@@ -43,6 +53,11 @@ class ItemCollection(View):
             raise ValidationFailed(_details(error)) from None
         item.save()
         spawn(_count_items, name="count-items")
+        if webhook_url := get_settings().webhook_url:
+            # After the response, retried, counted and logged when it fails: the pattern
+            # for any message to another service (README.md, "Calling other services").
+            event = {"id": uuid.uuid4().hex, "type": "item.created", "item": _as_dict(item)}
+            spawn(functools.partial(deliver, "webhook", webhook_url, event), name="webhook")
         return JsonResponse(_as_dict(item), status=201)
 
 

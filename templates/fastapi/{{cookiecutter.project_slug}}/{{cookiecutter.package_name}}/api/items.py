@@ -6,13 +6,16 @@ Delete it to start from an empty service: this module, its line in main.py,
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..models import NAME_MAX_LENGTH, Item
-from ..runtime import Session, Sessions, Tasks, get_logger
+from ..runtime import HttpClient, Session, Sessions, Tasks, deliver, get_logger, get_settings
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 log = get_logger(__name__)
@@ -39,12 +42,16 @@ async def list_items(session: Session) -> list[ItemOut]:
 
 @router.post("", status_code=201)
 async def create_item(
-    payload: ItemIn, session: Session, sessions: Sessions, tasks: Tasks
+    payload: ItemIn, session: Session, sessions: Sessions, tasks: Tasks, http: HttpClient
 ) -> ItemOut:
     item = Item(name=payload.name)
     session.add(item)
     await session.commit()
     tasks.spawn(_count_items(sessions), name="count-items")
+    if webhook_url := get_settings().webhook_url:
+        # After the response, retried, counted and logged when it fails: the
+        # pattern for any message to another service (README.md, "Calling other services").
+        tasks.spawn(deliver(http, "webhook", webhook_url, _created(item)), name="webhook")
     return ItemOut(id=item.id, name=item.name)
 
 
@@ -58,6 +65,16 @@ async def get_item(item_id: str, session: Session) -> ItemOut:
     if item is None:
         raise HTTPException(status_code=404)
     return ItemOut(id=item.id, name=item.name)
+
+
+def _created(item: Item) -> dict[str, Any]:
+    """The webhook's event; its id, the same on every attempt, lets the receiver
+    ignore a repeat."""
+    return {
+        "id": uuid.uuid4().hex,
+        "type": "item.created",
+        "item": {"id": item.id, "name": item.name},
+    }
 
 
 async def _count_items(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import uuid
 from typing import Any
 
 from flask import Blueprint, request
@@ -16,7 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import NotFound
 
 from ..models import NAME_MAX_LENGTH, Item
-from ..runtime import ValidationFailed, get_logger, get_session, get_sessions, problem, spawn
+from ..runtime import (
+    ValidationFailed,
+    deliver,
+    get_logger,
+    get_session,
+    get_sessions,
+    get_settings,
+    problem,
+    spawn,
+)
 
 bp = Blueprint("items", __name__, url_prefix="/api/items")
 log = get_logger(__name__)
@@ -45,7 +55,17 @@ def create_item() -> tuple[ItemDict, int]:
     session.add(item)
     session.commit()
     spawn(functools.partial(_count_items, get_sessions()), name="count-items")
+    if webhook_url := get_settings().webhook_url:
+        # After the response, retried, counted and logged when it fails: the
+        # pattern for any message to another service (README.md, "Calling other services").
+        spawn(functools.partial(deliver, "webhook", webhook_url, _created(item)), name="webhook")
     return _as_dict(item), 201
+
+
+def _created(item: Item) -> dict[str, Any]:
+    """The webhook's event; its id, the same on every attempt, lets the receiver
+    ignore a repeat."""
+    return {"id": uuid.uuid4().hex, "type": "item.created", "item": _as_dict(item)}
 
 
 def _count_items(sessions: sessionmaker[Session]) -> None:
