@@ -23,7 +23,15 @@ from sqlalchemy.pool.base import ConnectionPoolEntry
 
 from . import metrics, tracing
 from .config import Settings
-from .postgres import Connection, Deadline, Deadlines, NoAnswer, libpq_options, no_answer
+from .postgres import (
+    CHECK_AFTER_IDLE,
+    Connection,
+    Deadline,
+    Deadlines,
+    NoAnswer,
+    libpq_options,
+    no_answer,
+)
 
 
 def database_url(settings: Settings, *, asyncio: bool) -> URL:
@@ -91,20 +99,23 @@ def check_before_use(engine: Engine) -> None:
     as for any statement and then retries on a new connection. Here a check
     that gets no answer within DB_CONNECT_TIMEOUT fails the request at once
     (503), and one that finds the connection dead (a database restart)
-    replaces every pooled connection, as pre-ping does.
+    replaces every pooled connection, as pre-ping does. A connection given
+    back within CHECK_AFTER_IDLE is not checked again.
     """
     if engine.dialect.name != "postgresql":
         return
 
-    @event.listens_for(engine, "connect")
-    def _opened(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        record.info["fresh"] = True
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["returned"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _check(
         dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
     ) -> None:
-        if record.info.pop("fresh", False):
+        returned = record.info.pop("returned", None)
+        # A new connection has just answered; a recently used one is trusted.
+        if returned is None or time.monotonic() - returned < CHECK_AFTER_IDLE:
             return
         driver = proxy.driver_connection
         assert isinstance(driver, Deadlines)
