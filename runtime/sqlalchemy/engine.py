@@ -172,8 +172,8 @@ class _PoolMetrics(QueuePool):
         metrics.init_pool_metrics(self.size(), max(kwargs.get("max_overflow", 10), 0))
 
     def connect(self) -> PoolProxiedConnection:
-        pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
-        waited = metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME)
+        series = metrics.pool_series()
+        pending, waited = series.pending, series.wait_time
         pending.inc()
         started = time.perf_counter()
         try:
@@ -181,7 +181,7 @@ class _PoolMetrics(QueuePool):
         except exc.TimeoutError:
             # A wait that ended without a connection is a wait too (contract, section 7).
             waited.observe(time.perf_counter() - started)
-            metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
+            series.timeouts.inc()
             raise
         finally:
             pending.dec()

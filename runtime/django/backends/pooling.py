@@ -67,8 +67,8 @@ class ConnectionPool:
 
     def get(self, connect: Callable[[], Any]) -> tuple[Any, float]:
         """A connection and the time it was opened (``time.monotonic``)."""
-        pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
-        waited = metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME)
+        series = metrics.pool_series()
+        pending, waited = series.pending, series.wait_time
         pending.inc()
         started = time.perf_counter()
         try:
@@ -119,7 +119,7 @@ class ConnectionPool:
                     return None, 0.0, 0.0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
+                    metrics.pool_series().timeouts.inc()
                     raise ConnectionTimeout(f"no database connection free within {self.timeout:g}s")
                 self._available.wait(remaining)
 
