@@ -45,7 +45,7 @@ class ConnectionPool:
     idle connection is closed (they shared the server that failed) and a new
     one is opened; when it raises, the request fails.
     ``reset(connection)`` runs when a connection comes back and returns
-    whether it can be kept.
+    whether it can be kept; one that cannot closes the idle ones too.
     """
 
     def __init__(
@@ -136,6 +136,10 @@ class ConnectionPool:
                 self._available.notify()
                 return
         self._discard(connection)
+        if not keep:
+            # It died (the server restarted, or went silent): so did the idle
+            # ones it shared the server with, unchecked if they came back lately.
+            self.close()
 
     def close(self) -> None:
         """Close the idle connections (the ones in use close when they come back)."""
