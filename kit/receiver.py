@@ -15,9 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -119,13 +117,13 @@ class Receiver:
 
 
 def wait_for_matches(
-    snapshot: Callable[[], list[T]],
-    predicate: Callable[[T], bool],
+    snapshot: Callable[[], list[Any]],
+    predicate: Callable[[Any], bool],
     count: int,
     timeout: float,
     what: str,
-    seen: Callable[[list[T]], str] = lambda _: "",
-) -> list[T]:
+    seen: Callable[[list[Any]], str] = lambda _: "",
+) -> list[Any]:
     """What ``snapshot`` holds that matches ``predicate``, once at least ``count``
     match; an assertion error after ``timeout`` seconds (``seen`` says what came)."""
     deadline = time.monotonic() + timeout

@@ -163,8 +163,12 @@ def slo_tests(service: Service) -> dict[str, Any]:
     # not reach a budget's page) is shed, at once: a page for availability,
     # and one for latency (a request refused at once is fast, but not served).
     share = 0.5 if 0.5 / max(a, b) > 20 else 1.0
-    served, shed = 1200 * (1 - share), 1200 * share
-    ok = _steady(600, 60) + " " + _steady(served, 89, 36000 + served)
+    # Enough requests for the pages' guard however small a budget is: 600 a
+    # minute, or more where the guard needs more over the hour.
+    fastest = BURN_ALERTS[0].conditions[0][2]
+    base = max(600, math.ceil(least_requests(fastest, min(a, b)) / 60 * 1.25))
+    served, shed = 2 * base * (1 - share), 2 * base * share
+    ok = _steady(base, 60) + " " + _steady(served, 89, 60 * base + served)
     refused = "0x60 " + _steady(shed, 89, shed)
     cases.append(
         _case(
@@ -184,7 +188,9 @@ def slo_tests(service: Service) -> dict[str, Any]:
     cases.append(
         _case(
             "every request slow from minute 61: a page for latency only",
-            traffic.requests("ok", _steady(600, 150), _steady(600, 60) + " 36000x89"),
+            traffic.requests(
+                "ok", _steady(base, 150), _steady(base, 60) + f" {number(60 * base)}x89"
+            ),
             [
                 *alerts.quiet(burns, "60m"),
                 alerts.check("SLOLatencyFastBurn", "130m", Expect({"slo": "latency"}, 1 / b)),
@@ -275,7 +281,16 @@ def slo_tests(service: Service) -> dict[str, Any]:
     # 6. One failure among fewer requests over the hour than the page needs
     # (the ratio far above the page's threshold): quiet. Ten failures at once
     # among enough requests: a page.
-    least = least_requests(BURN_ALERTS[0].conditions[0][2], a)
+    least = least_requests(fastest, a)
+    # The page's value is the burn over the long window of the branch that
+    # fires: the hour's, or where ten failures in an hour's least requests
+    # stay below its burn rate (the lowest objectives), the six hours'
+    # (the traffic began 104 minutes before).
+    slower = BURN_ALERTS[0].conditions[1][2]
+    paged = 10 / (least + 10) / a
+    if paged <= fastest:
+        paged = 10 / (least / 60 * 104 + 10) / a
+        assert paged > slower, "the scenario pages on neither branch"
     cases.append(
         _case(
             "one failure among too few requests: no page",
@@ -293,7 +308,7 @@ def slo_tests(service: Service) -> dict[str, Any]:
                 alerts.check(
                     "SLOAvailabilityFastBurn",
                     "104m",
-                    Expect({"slo": "availability"}, 10 / (least + 10) / a),
+                    Expect({"slo": "availability"}, paged),
                 )
             ],
         )
