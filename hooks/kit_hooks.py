@@ -15,7 +15,9 @@ the answers cannot work; ``post_gen`` runs after it and adds:
 - the Prometheus rules and their tests (``grafana/rules/``) and the runbooks
   their alerts link (``docs/runbooks.md``), rendered for the project's scrape
   job, objectives and ``runbooks_url`` by the kit's ``monitoring`` package,
-  the one source of the rules (and of the kit's own copy of them).
+  the one source of the rules (and of the kit's own copy of them);
+- the Kubernetes component's PrometheusRule and dashboard ConfigMaps, built
+  from the project's ``grafana/``;
 - ``uv.lock``, when uv is installed and can resolve (``lock``).
 """
 
@@ -133,6 +135,7 @@ def _monitoring() -> Any:
     kit_root = str(Path(__file__).resolve().parent.parent)
     if kit_root not in sys.path:
         sys.path.insert(0, kit_root)
+    import monitoring.operator
     import monitoring.project
     import monitoring.runbooks
     import monitoring.slo
@@ -359,10 +362,21 @@ def _not_verbatim(root: Path) -> Callable[[str, list[str]], set[str]]:
 
 def install_monitoring(ctx: dict[str, Any], project_dir: Path) -> list[Path]:
     """Write the project's ``grafana/rules/`` (its scrape job, the slug, and its
-    objectives, the ``slo_*`` answers or the kit's defaults) and ``docs/runbooks.md``;
-    return what was written."""
+    objectives, the ``slo_*`` answers or the kit's defaults) and ``docs/runbooks.md``,
+    then the Prometheus Operator's objects built from its ``grafana/`` (when it has
+    the Kubernetes component); return what was written."""
+    monitoring = _monitoring()
+    files = monitoring.project.project_files(ctx)
+    written = _write(project_dir, files)
+    if (project_dir / monitoring.operator.COMPONENT).is_dir():
+        operator = monitoring.operator.operator_files(ctx, project_dir / "grafana")
+        written += _write(project_dir, operator)
+    return written
+
+
+def _write(project_dir: Path, files: dict[str, str]) -> list[Path]:
     written = []
-    for relative, text in _monitoring().project.project_files(ctx).items():
+    for relative, text in files.items():
         target = project_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
