@@ -22,7 +22,7 @@ from kit.render import FRAMEWORKS, KIT_ROOT, render
 from monitoring import runbooks
 from monitoring.catalogue import metrics
 from monitoring.project import EXAMPLE, runbook_text, service
-from monitoring.rules import alert_names, recording_groups
+from monitoring.rules import alert_names, alerts_file, recording_groups
 
 RUNBOOKS = KIT_ROOT / "docs" / "runbooks.md"
 ALERTS = KIT_ROOT / "grafana" / "rules" / "alerts.yml"
@@ -167,6 +167,27 @@ def test_the_runbook_queries_parse_and_read_the_services_own_series() -> None:
             assert kit.matchers(node.node).get("job") == ("=", "example-service"), query
         assert set(metrics(query)) <= known, query
     assert rules <= set(queries), "each section shows its alert's expression"
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"project_slug": "shop", "ci_provider": "gitlab", "slo_latency_seconds": "0.1"},
+        {"project_slug": "api", "slo_availability": "95", "slo_latency_target": "99.9"},
+        {"project_slug": "web", "runbooks_url": "http://wiki.internal/web/runbooks"},
+    ],
+)
+def test_runbooks_hold_for_other_projects(context: dict[str, str]) -> None:
+    markdown = runbook_text(context)
+    found = service(context)
+    rules = [rule for group in alerts_file(found)["groups"] for rule in group["rules"]]
+    assert not broken_links(rules, markdown, runbooks.runbooks_url(context))
+    assert not unknown_panels(markdown)
+    for query in PROMQL.findall(markdown):
+        for node in kit.selectors(query):
+            assert kit.matchers(node.node).get("job") == ("=", found.job), query
+    threshold = f'le="{float(context.get("slo_latency_seconds", "0.5"))!r}"'
+    assert threshold in markdown
 
 
 # --- the answer ---------------------------------------------------------------------------
