@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.run import (
     CONNECTIONS,
+    ITEM_PATH,
     WORK,
     DiscardingSink,
     Server,
@@ -46,6 +47,8 @@ PROFILE = ROOT / "bench" / "profile.json"
 
 Classifier = Callable[[str, str], str | None]
 OTHER = "framework and server"
+# What is profiled under load: the trivial endpoint and a read on SQLite.
+ENDPOINTS = {"trivial": "/", "sqlite": ITEM_PATH}
 FRAMEWORK_AND_SERVER = (
     "/gunicorn/",
     "/uvicorn/",
@@ -67,6 +70,21 @@ FRAMEWORK_AND_SERVER = (
 )
 
 
+# The runtime's database layer (pool metrics, statement spans, connection
+# checks and deadlines), the drivers, and the ORMs with their pools: the bare
+# app pays for the last two as well.
+DATABASE_RUNTIME = (
+    "/engine.py",
+    "/database.py",
+    "/postgres.py",
+    "/backends/pooling.py",
+    "/postgresql/base.py",
+    "/sqlite3/base.py",
+)
+DATABASE_DRIVERS = ("/aiosqlite/", "/sqlite3/", "/psycopg/", "/psycopg_binary/")
+ORM_AND_POOL = ("/sqlalchemy/", "/django/db/")
+
+
 def request_part(package: str) -> Classifier:
     """The part of a request's handling that a frame (function, file) belongs to."""
 
@@ -86,6 +104,12 @@ def request_part(package: str) -> Classifier:
             return "access log"
         if "/prometheus_client/" in file or file.endswith(f"{package}/runtime/metrics.py"):
             return "metrics"
+        if file.endswith(DATABASE_RUNTIME) and f"/{package}/runtime/" in file:
+            return "database instrumentation"
+        if any(part in file for part in DATABASE_DRIVERS):
+            return "database driver"
+        if any(part in file for part in ORM_AND_POOL):
+            return "ORM and pool"
         if file.endswith((f"{package}/runtime/server.py", f"{package}/runtime/gunicorn.py")):
             return OTHER  # the service's gunicorn worker and hooks: the server's loop
         if f"/{package}/" in file:
@@ -201,23 +225,30 @@ def prepared(framework: str, sink: DiscardingSink) -> tuple[Project, dict[str, s
     return project, env
 
 
-def profile_requests(project: Project, env: dict[str, str], seconds: float, raw: Path) -> None:
+def profile_requests(
+    project: Project, env: dict[str, str], seconds: float, raw: Path, path: str = "/"
+) -> float:
+    """Sample the worker while wrk requests ``path``; the throughput it measured meanwhile."""
     web = procfile(project.path)["web"].split()
     command = [str(project.bin / web[0]), *web[1:]]
     port = free_port()
     server = Server(Variant("generated", command, project.path, env), port, raw.with_suffix(".log"))
     try:
         (worker,) = children(server.process.pid)
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}{path}"
         connections = CONNECTIONS[project.framework]
         wrk(url, 1, connections)
-        load = threading.Thread(target=wrk, args=(url, seconds + 2, connections))
+        measured: list[float] = []
+        load = threading.Thread(
+            target=lambda: measured.append(wrk(url, seconds + 2, connections)[0])
+        )
         load.start()
         time.sleep(1)
         record(worker, seconds, raw)
         load.join()
     finally:
         server.stop()
+    return measured[0]
 
 
 def profile_scrapes(
@@ -289,14 +320,15 @@ def main() -> int:
         for framework in args.frameworks.split(","):
             print(f"== {framework}", flush=True)
             project, env = prepared(framework, sink)
-            requests = Path(scratch) / f"{framework}-requests.txt"
-            profile_requests(project, env, args.seconds, requests)
+            results[framework] = {}
+            for endpoint, path in ENDPOINTS.items():
+                requests = Path(scratch) / f"{framework}-{endpoint}.txt"
+                rps = profile_requests(project, env, args.seconds, requests, path)
+                found = attribute(requests, request_part(project.package))
+                results[framework][endpoint] = found | {"rps": rps}
             scrapes = Path(scratch) / f"{framework}-scrapes.txt"
             size = profile_scrapes(project, env, args.seconds, scrapes)
-            results[framework] = {
-                "trivial": attribute(requests, request_part(project.package)),
-                "scrape": attribute(scrapes, scrape_part(project.package)) | size,
-            }
+            results[framework]["scrape"] = attribute(scrapes, scrape_part(project.package)) | size
             for kind, found in results[framework].items():
                 shares = ", ".join(f"{p} {100 * s:.0f}%" for p, s in found["shares"].items())
                 print(f"  {kind}: {found['samples']} samples: {shares}", flush=True)

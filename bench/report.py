@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.run import ITEM_PATH
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
 PROFILE = ROOT / "bench" / "profile.json"
@@ -138,9 +140,12 @@ REQUEST_PARTS = (
     "span export",
     "access log",
     "metrics",
+    "database instrumentation",
     "request ids, shedding, own middleware",
     "framework and server",
 )
+DATABASE_PARTS = ("database driver", "ORM and pool")
+OTHER = "framework and server"
 SCRAPE_PARTS = (
     "reading the workers' files",
     "merging samples",
@@ -158,10 +163,34 @@ def shares_table(
         "| --- | ---: | " + " | ".join("---:" for _ in parts) + " |",
     ]
     for framework in frameworks:
-        if framework in profile:
+        if kind in profile.get(framework, {}):
             found = profile[framework][kind]
             shares = " | ".join(f"{100 * found['shares'].get(p, 0):.0f}%" for p in parts)
             lines.append(f"| {framework} | {found['samples']} | {shares} |")
+    return lines
+
+
+def microseconds_table(profile: dict[str, Any], frameworks: list[str]) -> list[str]:
+    """Each part's share of the samples times the CPU time of a request while
+    profiled (one worker on one CPU: 1 / throughput), in microseconds."""
+    parts = (*REQUEST_PARTS[:-1], *DATABASE_PARTS, OTHER)
+    lines = [
+        "Microseconds per request by part: the part's share of the samples times the",
+        "CPU time of a request while it was profiled (1 / throughput; the worker has",
+        "one CPU to itself). The Python time of threads not holding the GIL (the",
+        "database driver's, a write to stdout) is in the total but no part's share.",
+        "",
+        "| Framework | Endpoint | µs per request | " + " | ".join(parts) + " |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in parts) + " |",
+    ]
+    for framework in frameworks:
+        for endpoint in ("trivial", "sqlite"):
+            found = profile.get(framework, {}).get(endpoint)
+            if not found or not found.get("rps"):
+                continue
+            total = 1e6 / found["rps"]
+            cells = " | ".join(f"{total * found['shares'].get(p, 0):.0f}" for p in parts)
+            lines.append(f"| {framework} | {endpoint} | {total:.0f} | {cells} |")
     return lines
 
 
@@ -178,6 +207,12 @@ def the_profile(profile: dict[str, Any], frameworks: list[str]) -> list[str]:
         "`GET /` under wrk, one worker (share of samples):",
         "",
         *shares_table(profile, frameworks, "trivial", REQUEST_PARTS),
+        "",
+        f"`GET {ITEM_PATH}` on SQLite (share of samples):",
+        "",
+        *shares_table(profile, frameworks, "sqlite", (*REQUEST_PARTS[:-1], *DATABASE_PARTS, OTHER)),
+        "",
+        *microseconds_table(profile, frameworks),
         "",
         "`/metrics` scraped in a loop, 4 workers in multiprocess mode, 50 routes x 18",
         "status codes x 2 methods recorded by each (share of samples):",

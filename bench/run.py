@@ -45,6 +45,7 @@ APPS = ROOT / "bench" / "apps"
 WORK = ROOT / ".bench"
 RESULTS = ROOT / "bench" / "results.json"
 SEED_ITEMS = 100
+ITEM_PATH = "/api/items/42"  # a seeded item: the database endpoint
 
 # What each framework's baselines need on top of the generated project's own dependencies.
 STACK_PACKAGES = {
@@ -438,8 +439,8 @@ def bench_framework(
 
     endpoints = [
         ("trivial", sqlite_url, "/"),
-        ("sqlite", sqlite_url, "/api/items/42"),
-        ("postgresql", pg_url, "/api/items/42"),
+        ("sqlite", sqlite_url, ITEM_PATH),
+        ("postgresql", pg_url, ITEM_PATH),
     ]
     exported_before = sink.requests
     for endpoint, url, path in endpoints:

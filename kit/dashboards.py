@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import promql_parser
 
@@ -51,11 +52,51 @@ class Target:
         return f"{self.board} / {self.panel['title']} / {self.target.get('refId')}"
 
 
-def targets(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[Target]:
+def _targets(boards: dict[str, dict[str, Any]] | None, kind: str) -> Iterator[Target]:
     for name, board in (boards or load()).items():
         for panel in panels(board):
             for target in panel.get("targets", []):
-                yield Target(name, panel, target)
+                if target.get("datasource", panel["datasource"])["type"] == kind:
+                    yield Target(name, panel, target)
+
+
+def targets(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[Target]:
+    """The PromQL queries of every panel."""
+    return _targets(boards, "prometheus")
+
+
+def log_targets(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[Target]:
+    """The LogQL queries of every panel (Loki)."""
+    return _targets(boards, "loki")
+
+
+@dataclass(frozen=True)
+class DataLink:
+    board: str
+    panel: dict[str, Any]
+    link: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        return f"{self.board} / {self.panel['title']} / {self.link['title']}"
+
+    def explore_pane(self) -> dict[str, Any]:
+        """The Explore pane the link opens (its only one), decoded from the URL."""
+        url = urlsplit(str(self.link["url"]))
+        assert url.path == "/explore", f"{self.where}: not an Explore link"
+        query = parse_qs(url.query)
+        assert query.get("schemaVersion") == ["1"], f"{self.where}: {url.query}"
+        (panes,) = query["panes"]
+        (pane,) = json.loads(panes).values()
+        return dict(pane)
+
+
+def data_links(boards: dict[str, dict[str, Any]] | None = None) -> Iterator[DataLink]:
+    """Every data link of every panel."""
+    for name, board in (boards or load()).items():
+        for panel in panels(board):
+            for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
+                yield DataLink(name, panel, link)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ project carries a verbatim copy (``tests/resilience/``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import socket
@@ -55,6 +56,9 @@ class LinkRecord:
     # (the server reset it), "proxy" (a fault mode or the proxy's shutdown).
     ended: str = ""
     last_answer: float | None = None  # the last bytes from the server reached the client
+    # The simple-protocol queries the client sent (what psycopg sends without
+    # parameters: connection checks, BEGIN, ROLLBACK), by their text.
+    queries: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
     @property
     def graceful(self) -> bool:
@@ -101,6 +105,9 @@ class _FrontendMessages:
                 if self.pending[offset] == ord("X") and length == 4:
                     self.record.terminated = time.monotonic()
                 size = 1 + length
+                if self.pending[offset] == ord("Q") and len(self.pending) - offset >= size:
+                    text = bytes(self.pending[offset + 5 : offset + size]).rstrip(b"\0")
+                    self.record.queries[text.decode(errors="replace")] += 1
             if len(self.pending) - offset < size:
                 self.skip = size - (len(self.pending) - offset)
                 offset = len(self.pending)

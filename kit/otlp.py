@@ -18,6 +18,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from kit.receiver import wait_for_matches
+
 KINDS = {value: name.removeprefix("SPAN_KIND_") for name, value in ProtoSpan.SpanKind.items()}
 STATUS_CODES = {
     value: name.removeprefix("STATUS_CODE_") for name, value in Status.StatusCode.items()
@@ -124,16 +126,14 @@ class OtlpSink:
         self, predicate: Callable[[SpanRecord], bool], count: int = 1, timeout: float = 10.0
     ) -> list[SpanRecord]:
         """Spans matching ``predicate`` once at least ``count`` arrived; fails after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [span for span in self.snapshot() if predicate(span)]
-            if len(found) >= count or time.monotonic() > deadline:
-                assert len(found) >= count, (
-                    f"expected {count} matching span(s) within {timeout}s, got {len(found)}; "
-                    f"received {[s.name for s in self.snapshot()][-20:]}"
-                )
-                return found
-            time.sleep(0.05)
+        return wait_for_matches(
+            self.snapshot,
+            predicate,
+            count,
+            timeout,
+            "span(s)",
+            lambda spans: f"; received {[s.name for s in spans][-20:]}",
+        )
 
     def close(self) -> None:
         self._server.shutdown()

@@ -15,7 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,32 @@ class Receiver:
         self, predicate: Callable[[Received], bool], count: int = 1, timeout: float = 10.0
     ) -> list[Received]:
         """The requests matching ``predicate`` once ``count`` arrived; fails after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [request for request in self.snapshot() if predicate(request)]
-            if len(found) >= count or time.monotonic() > deadline:
-                assert len(found) >= count, (
-                    f"expected {count} matching request(s) within {timeout}s, got {len(found)}"
-                )
-                return found
-            time.sleep(0.02)
+        return wait_for_matches(self.snapshot, predicate, count, timeout, "request(s)")
 
     def close(self) -> None:
         self._closing.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def wait_for_matches(
+    snapshot: Callable[[], list[T]],
+    predicate: Callable[[T], bool],
+    count: int,
+    timeout: float,
+    what: str,
+    seen: Callable[[list[T]], str] = lambda _: "",
+) -> list[T]:
+    """What ``snapshot`` holds that matches ``predicate``, once at least ``count``
+    match; an assertion error after ``timeout`` seconds (``seen`` says what came)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [item for item in snapshot() if predicate(item)]
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"expected {count} matching {what} within {timeout}s, got {len(found)}"
+                + seen(snapshot())
+            )
+        time.sleep(0.02)

@@ -33,14 +33,19 @@ def metrics(expr: str) -> list[str]:
     return sorted(set(_selectors(promql_parser.parse(plain))))
 
 
+def _reads(panel: dict[str, Any]) -> str:
+    """What a panel reads: the metrics of its PromQL, or the service's logs."""
+    if panel["datasource"]["type"] == "loki":
+        return "the service's logs (Loki)"
+    names = sorted({m for t in panel["targets"] for m in metrics(t["expr"])})
+    return ", ".join(f"`{name}`" for name in names)
+
+
 def panel_table(boards: list[dict[str, Any]]) -> str:
     lines = ["| Dashboard | Panel | Type | Metrics read |", "| --- | --- | --- | --- |"]
     for board in boards:
         for panel in board["panels"]:
-            names = sorted({m for t in panel["targets"] for m in metrics(t["expr"])})
             lines.append(
-                f"| {board['title']} | {panel['title']} | {panel['type']} | "
-                + ", ".join(f"`{name}`" for name in names)
-                + " |"
+                f"| {board['title']} | {panel['title']} | {panel['type']} | {_reads(panel)} |"
             )
     return "\n".join(lines) + "\n"

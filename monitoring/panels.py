@@ -1,16 +1,28 @@
 """Building blocks for the kit's dashboards, on grafana-foundation-sdk.
 
-Every panel and query points at the ``${datasource}`` variable (never a
-data source uid, never an ``__inputs`` placeholder), so one file works for
-Grafana's import and for file provisioning alike.
+Every panel and query points at a data source variable, ``${datasource}``
+(Prometheus) or ``${logs}`` (Loki), never at a data source uid nor an
+``__inputs`` placeholder, so one file works for Grafana's import and for
+file provisioning alike.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from grafana_foundation_sdk.builders import bargauge, common, heatmap, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    common,
+    heatmap,
+    logs,
+    loki,
+    prometheus,
+    stat,
+    timeseries,
+)
 from grafana_foundation_sdk.builders import dashboard as builder
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models.common import (
@@ -18,6 +30,8 @@ from grafana_foundation_sdk.models.common import (
     GraphThresholdsStyleMode,
     LegendDisplayMode,
     LegendPlacement,
+    LogsDedupStrategy,
+    LogsSortOrder,
     StackingMode,
     VizOrientation,
 )
@@ -32,14 +46,18 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardLink as DashboardLinkModel,
+)
 from grafana_foundation_sdk.models.heatmap import HeatmapColorMode, HeatmapColorScale
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 # The panel builders the kit uses; each returns its own type from every setter.
-PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel | heatmap.Panel
+PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel | heatmap.Panel | logs.Panel
 P = TypeVar("P", timeseries.Panel, stat.Panel, bargauge.Panel, heatmap.Panel)
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+LOGS = DataSourceRef(type_val="loki", uid="${logs}")
 TAG = "observability-kit"
 RATE = "$__rate_interval"
 REQUESTS = "http_server_request_duration_seconds"
@@ -63,6 +81,55 @@ def sel(*matchers: str) -> str:
 def named_routes(expr: str) -> str:
     """``expr`` with the unmatched requests' empty route shown as "(no route)"."""
     return f'label_replace({expr}, "http_route", "(no route)", "http_route", "")'
+
+
+# The service's log streams (docs/contract.md, section 11): labelled with the
+# service's name, which is its scrape job, and the line's level.
+LOG_STREAM = 'service_name="$job"'
+ERROR_LEVELS = 'level=~"error|critical"'
+
+
+def log_query(*matchers: str, pipeline: str = "") -> str:
+    """A LogQL query for the selected service's streams, plus ``matchers`` and
+    a ``pipeline`` (``| json | ...``)."""
+    selector = "{" + ", ".join((LOG_STREAM, *matchers)) + "}"
+    return f"{selector} {pipeline}".strip()
+
+
+def explore_url(query: str) -> str:
+    """Grafana's Explore on the ``${logs}`` data source with ``query``, over the
+    dashboard's time range. Only the JSON is percent-encoded: Grafana fills in
+    the ``$variables`` of a link before it opens it."""
+    pane = {
+        "datasource": "$logs",
+        "queries": [
+            {
+                "refId": "A",
+                "datasource": {"type": "loki", "uid": "$logs"},
+                "expr": query,
+                "queryType": "range",
+                "editorMode": "code",
+            }
+        ],
+        "range": {"from": "$__from", "to": "$__to"},
+    }
+    panes = quote(json.dumps({"logs": pane}, separators=(",", ":")), safe="$")
+    return f"/explore?schemaVersion=1&orgId=1&panes={panes}"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A data link of a panel: a click on a value opens ``query``'s logs in Explore."""
+
+    title: str
+    query: str
+
+
+def data_links(links: list[Link]) -> list[Builder[DashboardLinkModel]]:
+    return [
+        builder.DashboardLink(link.title).url(explore_url(link.query)).target_blank(False)
+        for link in links
+    ]
 
 
 @dataclass(frozen=True)
@@ -124,9 +191,11 @@ def graph(
     min_value: float | None = 0,
     lines: list[tuple[float, str]] | None = None,
     time_from: str | None = None,
+    links: list[Link] | None = None,
 ) -> Spec:
     """A time series panel; ``lines`` are thresholds drawn across it (an alert's
-    burn rate, a limit), ``time_from`` a fixed range of its own (``30d``)."""
+    burn rate, a limit), ``time_from`` a fixed range of its own (``30d``),
+    ``links`` to the logs behind its values."""
     panel = (
         _common(timeseries.Panel(), title, description, unit, list(queries))
         .line_width(1)
@@ -148,6 +217,8 @@ def graph(
         )
     if time_from:
         panel = panel.time_from(time_from)
+    if links:
+        panel = panel.data_links(data_links(links))
     return Spec(panel, width, height)
 
 
@@ -180,6 +251,7 @@ def single(
     height: int = 4,
     steps: list[tuple[float | None, str]] | None = None,
     decimals: int | None = None,
+    links: list[Link] | None = None,
 ) -> Spec:
     panel = (
         _common(stat.Panel(), title, description, unit, list(queries))
@@ -189,6 +261,29 @@ def single(
     )
     if decimals is not None:
         panel = panel.decimals(decimals)
+    if links:
+        panel = panel.data_links(data_links(links))
+    return Spec(panel, width, height)
+
+
+def log_lines(title: str, description: str, query: str, width: int = 24, height: int = 10) -> Spec:
+    """A logs panel on the ``${logs}`` data source, newest line first."""
+    target = loki.Dataquery().datasource(LOGS).expr(query).ref_id("A")
+    panel = (
+        logs.Panel()
+        .title(title)
+        .description(description)
+        .datasource(LOGS)
+        .with_target(target)
+        .show_time(True)
+        .show_labels(False)
+        .show_common_labels(False)
+        .wrap_log_message(True)
+        .prettify_log_message(False)
+        .enable_log_details(True)
+        .dedup_strategy(LogsDedupStrategy.NONE)
+        .sort_order(LogsSortOrder.DESCENDING)
+    )
     return Spec(panel, width, height)
 
 
@@ -205,7 +300,7 @@ def ranking(
     return Spec(panel, width, height)
 
 
-def variables(instances: bool = True) -> list[Builder[VariableModel]]:
+def variables(instances: bool = True, with_logs: bool = False) -> list[Builder[VariableModel]]:
     found: list[Builder[VariableModel]] = [
         builder.DatasourceVariable("datasource").label("Data source").type("prometheus"),
         builder.QueryVariable("job")
@@ -231,6 +326,8 @@ def variables(instances: bool = True) -> list[Builder[VariableModel]]:
             .include_all(True)
             .all_value(".*")
         )
+    if with_logs:
+        found.append(builder.DatasourceVariable("logs").label("Logs").type("loki"))
     return found
 
 
@@ -245,19 +342,36 @@ DEPLOYS = (
 DEPLOY_OPTIONS = {"step": "1m", "titleFormat": "Deployed {{version}}", "tagKeys": "version"}
 
 
+# A value's data link has a title, a URL and where it opens; the SDK builds it
+# as a dashboard link, whose other keys mean nothing there.
+DATA_LINK_KEYS = ("title", "url", "targetBlank")
+
+
 def finish(board: dict[str, Any]) -> dict[str, Any]:
     """The dashboard's JSON model with what the SDK cannot set."""
     for annotation in board["annotations"]["list"]:
         if annotation.get("expr") == DEPLOYS:
             annotation.update(DEPLOY_OPTIONS)
+    for panel in board["panels"]:
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        if "links" in defaults:
+            defaults["links"] = [
+                {key: link[key] for key in DATA_LINK_KEYS} for link in defaults["links"]
+            ]
     return board
 
 
 def dashboard(
-    uid: str, title: str, description: str, rows: list[list[Spec]], instances: bool = True
+    uid: str,
+    title: str,
+    description: str,
+    rows: list[list[Spec]],
+    instances: bool = True,
+    with_logs: bool = False,
 ) -> builder.Dashboard:
     """A dashboard with the kit's variables, deploy annotations and links, its
-    panels laid out row by row; ``instances``: whether it has an instance choice."""
+    panels laid out row by row; ``instances``: whether it has an instance choice,
+    ``with_logs``: whether it reads logs (a ``logs`` data source choice)."""
     board = (
         builder.Dashboard(title)
         .uid(uid)
@@ -268,7 +382,7 @@ def dashboard(
         .time("now-1h", "now")
         .refresh("30s")
         .timezone("browser")
-        .variables(variables(instances))
+        .variables(variables(instances, with_logs))
         # Grafana's own annotations and alerts, as every exported dashboard lists them.
         .annotation(
             builder.AnnotationQuery()

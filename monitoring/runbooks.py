@@ -172,7 +172,7 @@ def _slo_runbook(service: Service, slo: str, fast: bool) -> Runbook:
     if slo == "availability":
         looks = (
             Look(SERVICE_LEVELS, ("Availability burn rate", "Error ratio (5xx) vs budget")),
-            Look(OVERVIEW, ("5xx by cause", "Error ratio (5xx) by route", "Status codes")),
+            Look(OVERVIEW, ("5xx by cause", "Error ratio (5xx) by route", "Error logs")),
             Look(RUNTIME, ("Versions running", "Restarts")),
         )
         queries = (burn, _by_cause(service), _versions(service))
@@ -189,8 +189,8 @@ def _slo_runbook(service: Service, slo: str, fast: bool) -> Runbook:
             "If it began with a deploy, roll back: "
             + _kubectl(service, "rollout undo deployment/{job}")
             + ", then find the failing route in *Error ratio (5xx) by route* and its "
-            "exception in the logs (a 500 writes one error line with its request id and "
-            "trace id).",
+            "exception in *Error logs* (a 500 writes one error line with its traceback, "
+            "request id and trace id, which opens the request's trace).",
             "For `database_unavailable`, follow ServiceNotReady (the database) or "
             "DatabasePoolExhausted (the pool) below.",
             "For `overloaded`, follow ServiceSheddingLoad below.",
@@ -317,7 +317,8 @@ def _service_down(service: Service) -> Runbook:
             + _kubectl(service, "describe pod <pod>")
             + " (events: OOMKilled, image pull, failed probes) and "
             + _kubectl(service, "logs <pod> --previous")
-            + ".",
+            + "; *Error logs*, where the logs reach Loki, keeps the last lines of processes "
+            "that are gone.",
             "If a deploy started it, roll back: "
             + _kubectl(service, "rollout undo deployment/{job}")
             + ".",
@@ -499,6 +500,7 @@ def _crash_looping(service: Service) -> Runbook:
                     "Versions running",
                 ),
             ),
+            Look(OVERVIEW, ("Error logs",)),
         ),
         (
             Query(
@@ -522,7 +524,8 @@ def _crash_looping(service: Service) -> Runbook:
             _kubectl(service, "describe pod <pod>")
             + " (last state, exit code, OOMKilled) and "
             + _kubectl(service, "logs <pod> --previous")
-            + ".",
+            + "; *Error logs*, where the logs reach Loki, keeps the last lines of processes "
+            "that are gone.",
             "Memory: raise the container's limit or find the leak; a deploy: roll back "
             "with " + _kubectl(service, "rollout undo deployment/{job}") + ".",
         ),

@@ -1,11 +1,14 @@
 """The dashboards, without a Grafana server: Grafana's dashboard-linter rules
-as tests, the JSON model's invariants, and the generated files kept current.
+as tests, the JSON model's invariants, the LogQL of the logs panel and of the
+links to the logs, and the generated files kept current.
 
-The same queries run against a real Prometheus in tests/test_observability.py.
+The same PromQL queries run against a real Prometheus in
+tests/test_observability.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -16,17 +19,22 @@ import pytest
 import yaml
 
 from kit import dashboards as kit
+from kit import logql
 from kit.render import FRAMEWORKS, KIT_ROOT, render
 from kit.system import require
 from monitoring.build import generated_files
 from monitoring.catalogue import metrics
 from monitoring.project import rule_files
 from monitoring.slo import BURN_ALERTS
+from monitoring.slo import seconds as window_seconds
 
 BOARDS = kit.load()
 TARGETS = list(kit.targets(BOARDS))
+LOG_TARGETS = list(kit.log_targets(BOARDS))
+LINKS = list(kit.data_links(BOARDS))
 ANNOTATIONS = list(kit.annotation_queries(BOARDS))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+LOGS = {"type": "loki", "uid": "${logs}"}
 UID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 PANEL_TYPES = {"timeseries", "stat", "bargauge", "heatmap"}
 RATE = "7m13s"  # stands for $__rate_interval: no query writes this window itself
@@ -77,9 +85,11 @@ def test_uids_are_unique() -> None:
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_variables(name: str) -> None:
     variables = kit.variables(BOARDS[name])
-    assert {"datasource", "job"} <= variables.keys() <= {"datasource", "job", "instance"}
+    assert {"datasource", "job"} <= variables.keys() <= {"datasource", "job", "instance", "logs"}
     datasource = variables["datasource"]
     assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
+    if "logs" in variables:
+        assert (variables["logs"]["type"], variables["logs"]["query"]) == ("datasource", "loki")
     # One service at a time: a single choice, so no stat adds two services up.
     job = variables["job"]
     assert job["type"] == "query" and job["datasource"] == DATASOURCE
@@ -97,6 +107,9 @@ def test_variables(name: str) -> None:
 
 def uses(board: dict[str, Any], variable: str) -> bool:
     texts = [t.expr for t in kit.targets({"": board})] + [
+        t.expr for t in kit.log_targets({"": board})
+    ]
+    texts += [p["datasource"]["uid"] for p in kit.panels(board)] + [
         str(v.get("query", "")) for v in kit.variables(board).values() if v["name"] != variable
     ]
     texts += [a.get("expr", "") for a in board["annotations"]["list"]]
@@ -107,8 +120,7 @@ def uses(board: dict[str, Any], variable: str) -> bool:
 def test_no_control_changes_nothing(name: str) -> None:
     board = BOARDS[name]
     for variable in kit.variables(board):
-        if variable != "datasource":  # every panel's and query's data source
-            assert uses(board, variable), f"${variable} changes nothing on {name}"
+        assert uses(board, variable), f"${variable} changes nothing on {name}"
 
 
 def test_a_control_that_changes_nothing_is_caught() -> None:
@@ -117,6 +129,10 @@ def test_a_control_that_changes_nothing_is_caught() -> None:
     broken = {**board, "templating": {"list": [*board["templating"]["list"], unused]}}
     assert not uses(broken, "instance")
     assert uses(BOARDS["service-overview.json"], "instance")
+    logs = {"name": "logs", "type": "datasource", "query": "loki"}
+    broken = {**board, "templating": {"list": [*board["templating"]["list"], logs]}}
+    assert not uses(broken, "logs")
+    assert uses(BOARDS["service-overview.json"], "logs")
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -128,12 +144,15 @@ def test_panels_and_layout(name: str) -> None:
     taken: dict[tuple[int, int], str] = {}
     for panel in panels:
         where = f"{name} / {panel.get('title')}"
-        assert panel["type"] in PANEL_TYPES, where  # no legacy graph or singlestat
         assert panel["title"].strip(), where
         assert panel.get("description", "").strip(), where
+        assert panel["targets"], where
+        if panel["type"] == "logs":
+            assert panel["datasource"] == LOGS, where
+            continue
+        assert panel["type"] in PANEL_TYPES, where  # no legacy graph or singlestat
         assert panel["fieldConfig"]["defaults"].get("unit"), where
         assert panel["datasource"] == DATASOURCE, where
-        assert panel["targets"], where
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["w"] > 0 and grid["h"] > 0 and grid["x"] + grid["w"] <= 24
         for x in range(grid["x"], grid["x"] + grid["w"]):
@@ -368,6 +387,120 @@ def test_every_query_is_valid_promql_for_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- logs: the logs panel and the links to the logs ------------------------------
+
+
+def contract_log_labels() -> set[str]:
+    """The labels of the service's log streams (docs/contract.md, section 11)."""
+    section = CONTRACT.split("## 11. ", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"two labels only: `(\w+)`.*? and `(\w+)`", section, flags=re.DOTALL)
+    assert found, "section 11 names no log labels"
+    return set(found.groups())
+
+
+def contract_log_fields() -> set[str]:
+    """The keys of the service's JSON lines (docs/contract.md, section 5)."""
+    section = CONTRACT.split("## 5. Logs", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([a-z_]+)`", section))
+
+
+# Never a label: one value per request, so one stream per request.
+IDS = {"request_id", "trace_id", "span_id"}
+
+
+def log_query_problems(expr: str) -> list[str]:
+    """What makes ``expr`` no query of the contract's log streams: LogQL that
+    does not parse, a label the streams do not have (an id among them), a
+    service other than the selected job, a field no line of the service has."""
+    try:
+        query = logql.parse(expr)
+    except logql.LogQLError as error:
+        return [str(error)]
+    labels = query.stream_labels
+    problems = [f"label {label}" for label in labels.keys() - contract_log_labels()]
+    problems += [f"id {label} as a label" for label in labels.keys() & IDS]
+    if labels.get("service_name") != ("=", "$job"):
+        problems.append(f"service_name {labels.get('service_name')} is not the selected job")
+    if query.label_filters and "json" not in query.parsers:
+        problems.append("a filter on fields the line's JSON was not parsed into")
+    known = contract_log_fields() | contract_log_labels()
+    problems += [f"field {m.label}" for m in query.label_filters if m.label not in known]
+    return problems
+
+
+@pytest.mark.parametrize("target", LOG_TARGETS, ids=ids(LOG_TARGETS))
+def test_log_queries_read_the_contracts_streams(target: kit.Target) -> None:
+    assert target.target["datasource"] == LOGS
+    assert not log_query_problems(target.expr), target.expr
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        '{service_name="$job", request_id="abc"}',  # an id as a label
+        '{job="$job"}',  # a label the streams do not have
+        '{service_name=~"$job"}',  # not the one selected job
+        '{service_name="$job"} | http_status >= 500',  # fields not parsed from the JSON
+        '{service_name="$job"} | json | http_response_status_code >= 500',  # the metric's label
+        '{service_name="$job"} | json | http_status >= "500"',  # not LogQL
+        '{service_name="$job", level=~"error|critical"',  # not LogQL
+    ],
+)
+def test_a_log_query_outside_the_contract_is_caught(broken: str) -> None:
+    assert log_query_problems(broken)
+
+
+def test_the_overview_shows_the_jobs_error_logs() -> None:
+    (target,) = [t for t in LOG_TARGETS if t.panel["title"] == "Error logs"]
+    assert target.board == "service-overview.json" and target.panel["type"] == "logs"
+    labels = logql.parse(target.expr).stream_labels
+    assert labels == {"service_name": ("=", "$job"), "level": ("=~", "error|critical")}
+    assert target.panel["options"]["sortOrder"] == "Descending"
+
+
+# The rate, error and duration panels: each links to the logs behind its values.
+RED_PANELS = {
+    "Request rate",
+    "Error ratio (5xx)",
+    "Latency p99",
+    "Request rate by route",
+    "Error ratio (5xx) by route",
+    "Latency percentiles",
+    "Latency by route",
+    "5xx by cause",
+}
+
+
+def test_red_panels_link_to_the_logs_of_the_job_and_window() -> None:
+    linked = {link.panel["title"] for link in LINKS if link.board == "service-overview.json"}
+    assert linked == RED_PANELS
+    for panel in kit.panels(BOARDS["service-overview.json"]):
+        if "5xx" in panel["title"] and panel["title"] in RED_PANELS:
+            titles = [link["title"] for link in panel["fieldConfig"]["defaults"]["links"]]
+            assert "Logs of failed requests" in titles, panel["title"]
+
+
+@pytest.mark.parametrize("link", LINKS, ids=ids(LINKS))
+def test_each_link_opens_the_logs_in_explore(link: kit.DataLink) -> None:
+    assert set(link.link) == {"title", "url", "targetBlank"}, link.where
+    pane = link.explore_pane()
+    # The board's own choice of Loki and its time range, filled in by Grafana.
+    assert pane["datasource"] == "$logs"
+    assert pane["range"] == {"from": "$__from", "to": "$__to"}
+    (query,) = pane["queries"]
+    assert query["datasource"] == {"type": "loki", "uid": "$logs"}
+    assert not log_query_problems(query["expr"]), query["expr"]
+    # Only the JSON is encoded: a variable written ${name} would not be filled in.
+    assert "%24" not in link.link["url"] and "$%7B" not in link.link["url"]
+
+
+def test_a_link_that_is_not_explore_is_caught() -> None:
+    (link, *_) = LINKS
+    broken = kit.DataLink(link.board, link.panel, {**link.link, "url": "/d/kit-service-overview"})
+    with pytest.raises(AssertionError):
+        broken.explore_pane()
+
+
 def test_legends_keep_grafanas_templates() -> None:
     legends = [t.target.get("legendFormat", "") for t in TARGETS]
     assert any("{{http_route}}" in legend for legend in legends)
@@ -383,14 +516,58 @@ def test_datasources_provisioning() -> None:
         (KIT_ROOT / "grafana/provisioning/datasources/datasources.yaml").read_text()
     )
     sources = {source["uid"]: source for source in config["datasources"]}
-    assert set(sources) == {"prometheus", "tempo"}
-    prometheus, tempo = sources["prometheus"], sources["tempo"]
+    assert set(sources) == {"prometheus", "tempo", "loki"}
+    prometheus, tempo, loki = sources["prometheus"], sources["tempo"], sources["loki"]
     assert (prometheus["type"], prometheus["url"]) == ("prometheus", "http://prometheus:9090")
     assert prometheus["isDefault"] is True
     assert prometheus["jsonData"]["exemplarTraceIdDestinations"] == [
         {"name": "trace_id", "datasourceUid": "tempo"}
     ]
     assert (tempo["type"], tempo["url"]) == ("tempo", "http://tempo:3200")
+    assert (loki["type"], loki["url"]) == ("loki", "http://loki:3100")
+
+
+def test_a_span_opens_the_logs_of_its_trace_around_it() -> None:
+    tempo = provisioned()["tempo"]["jsonData"]["tracesToLogsV2"]
+    assert tempo["datasourceUid"] == "loki"
+    assert tempo["filterByTraceID"] is True and not tempo.get("customQuery")
+    # The span's service is the streams' service_name label (contract, section 11).
+    assert tempo["tags"] == [{"key": "service.name", "value": "service_name"}]
+    start, end = (
+        window_seconds(tempo[k].lstrip("-")) for k in ("spanStartTimeShift", "spanEndTimeShift")
+    )
+    assert tempo["spanStartTimeShift"].startswith("-") and not tempo["spanEndTimeShift"].startswith(
+        "-"
+    )
+    assert 0 < start <= 300 and 0 < end <= 300, "a window around the span, not the whole range"
+
+
+# A line as the services write it (orjson, no spaces) and as json.dumps would.
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+LINE = {
+    "timestamp": "2025-07-01T12:00:00Z",
+    "level": "error",
+    "trace_id": TRACE_ID,
+    "request_id": "r1",
+}
+
+
+def test_a_log_lines_trace_id_opens_its_trace() -> None:
+    (field,) = provisioned()["loki"]["jsonData"]["derivedFields"]
+    assert field["datasourceUid"] == "tempo" and field["matcherType"] == "regex"
+    # Provisioning reads $$ as a literal $ (a single $ names an environment variable).
+    assert field["url"] == "$${__value.raw}"
+    for line in (json.dumps(LINE, separators=(",", ":")), json.dumps(LINE)):
+        match = re.search(field["matcherRegex"], line)
+        assert match and match.group(1) == TRACE_ID, line
+    assert not re.search(field["matcherRegex"], json.dumps({**LINE, "trace_id": None}))
+
+
+def provisioned() -> dict[str, dict[str, Any]]:
+    config = yaml.safe_load(
+        (KIT_ROOT / "grafana/provisioning/datasources/datasources.yaml").read_text()
+    )
+    return {source["uid"]: source for source in config["datasources"]}
 
 
 def test_dashboard_provider_reads_the_mounted_dashboards() -> None:

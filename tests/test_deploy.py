@@ -31,7 +31,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from hooks.kit_hooks import exec_form
-from kit import crd
+from kit import crd, stack
+from kit.dashboards import load as load_dashboards
 from kit.deploy import (
     K8S_VERSIONS,
     OVERLAYS,
@@ -73,7 +74,7 @@ from tests.conftest import Boot
 # The contract's routes (docs/contract.md, section 3).
 LIVENESS, READINESS, METRICS = "/healthz", "/ready", "/metrics"
 # The local stack's services (docs/contract.md, section 11) and the release step.
-STACK = {"web", "db", "otel-collector", "tempo", "prometheus", "grafana", "release"}
+STACK = {"web", "db", "otel-collector", "tempo", "loki", "prometheus", "grafana", "release"}
 # The Prometheus Operator's kinds the overlays hold (components/prometheus-operator).
 OPERATOR_KINDS = ("PodMonitor", "PrometheusRule")
 
@@ -311,6 +312,7 @@ def test_compose_stack_starts_in_order_and_mounts_the_kit_assets(generated: Path
     assert mounts["prometheus"]["/etc/prometheus/rules"] == "./grafana/rules"
     assert mounts["grafana"]["/etc/grafana/provisioning"] == "./grafana/provisioning"
     assert mounts["grafana"]["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
+    assert mounts["loki"]["/etc/loki/loki.yaml"] == "./deploy/loki/loki.yaml"
 
     # Every file or directory the stack mounts is in the project (named volumes aside).
     for service, targets in mounts.items():
@@ -349,6 +351,194 @@ def test_traces_flow_from_the_service_through_the_collector_to_tempo(generated: 
     }
     assert urls["tempo"] == f"http://tempo:{tempo_port}"
     assert urls["prometheus"] == "http://prometheus:9090"
+
+
+# --- Logs, and the local stack as one picture ---------------------------------
+
+# Never a label: one value per request, so one stream per request (contract, section 11).
+IDS = {"request_id", "trace_id", "span_id", "request.id", "trace.id", "span.id"}
+# The streams' labels (contract, section 11), as OTLP names the attributes.
+LOG_LABELS = {"service_name": "service.name", "level": "level"}
+
+
+@render_tier
+def test_logs_flow_from_stdout_through_the_collector_to_loki(generated: Path) -> None:
+    services = stack.load(generated / "compose.yaml")["services"]
+    collector = stack.load(generated / "deploy/otel-collector/config.yaml")
+    loki = stack.load(generated / "deploy/loki/loki.yaml")
+
+    # Both containers of the service's image ship stdout to the collector.
+    receiver = collector["receivers"]["fluentforward"]["endpoint"]
+    for name in ("web", "release"):
+        logging = services[name]["logging"]
+        assert logging["driver"] == "fluentd", name
+        options = logging["options"]
+        # The Docker daemon dials it from the host: the collector's published port.
+        host, _, port = options["fluentd-address"].rpartition(":")
+        assert host in ("localhost", "127.0.0.1"), options["fluentd-address"]
+        assert f"127.0.0.1:{port}:{stack.port(receiver)}" in services["otel-collector"]["ports"]
+        assert options["fluentd-async"] == "true", "the service would not start without it"
+        assert "OTEL_SERVICE_NAME" in options["env"].split(","), name
+    # The streams' service_name is the scrape job, which the dashboards select.
+    (job,) = stack.load(generated / "deploy/prometheus/prometheus.yml")["scrape_configs"]
+    assert services["web"]["environment"]["OTEL_SERVICE_NAME"] == job["job_name"]
+
+    # receiver -> processors -> exporter, each one defined.
+    pipeline = collector["service"]["pipelines"]["logs"]
+    assert pipeline["receivers"] == ["fluentforward"]
+    for kind in ("receivers", "processors", "exporters"):
+        for name in pipeline[kind]:
+            assert name in collector[kind], f"the logs pipeline uses undefined {kind[:-1]} {name}"
+    assert pipeline["processors"][0] == "memory_limiter" and pipeline["processors"][-1] == "batch"
+    (exporter,) = pipeline["exporters"]
+    assert exporter.split("/")[0] == "otlphttp"
+    assert collector["exporters"][exporter]["endpoint"] == (
+        f"http://loki:{loki['server']['http_listen_port']}/otlp"
+    )
+    # The JSON is read before the labels move to the resource, where Loki reads them.
+    names = pipeline["processors"]
+    (transform,) = [n for n in names if n.split("/")[0] == "transform"]
+    (group,) = [n for n in names if n.split("/")[0] == "groupbyattrs"]
+    assert names.index(transform) < names.index(group)
+    statements = [
+        s
+        for block in collector["processors"][transform]["log_statements"]
+        for s in block["statements"]
+    ]
+    for attribute in LOG_LABELS.values():
+        assert any(s.startswith(f'set(attributes["{attribute}"]') for s in statements), attribute
+    assert any(s.startswith("set(trace_id.string, ") for s in statements)
+    assert any(s.startswith("set(span_id.string, ") for s in statements)
+    assert set(collector["processors"][group]["keys"]) == set(LOG_LABELS.values())
+
+
+@render_tier
+def test_log_labels_are_the_service_and_the_level_only(generated: Path) -> None:
+    collector = stack.load(generated / "deploy/otel-collector/config.yaml")
+    loki = stack.load(generated / "deploy/loki/loki.yaml")
+    labels = stack.loki_labels(loki)
+    assert {stack.label_name(a): a for a in labels} == LOG_LABELS
+    grouped = {
+        key
+        for name, p in collector["processors"].items()
+        if name.startswith("groupbyattrs")
+        for key in p["keys"]
+    }
+    assert not (labels | grouped) & IDS
+    # Structured metadata needs a tsdb index of schema v13.
+    assert loki["limits_config"]["allow_structured_metadata"] is True
+    assert {c["schema"] for c in loki["schema_config"]["configs"]} == {"v13"}
+
+
+@render_tier
+def test_loki_keeps_a_week_on_its_volume(generated: Path) -> None:
+    services = stack.load(generated / "compose.yaml")
+    loki = stack.load(generated / "deploy/loki/loki.yaml")
+    index_period = {c["index"]["period"] for c in loki["schema_config"]["configs"]}
+    kept = window_seconds(loki["limits_config"]["retention_period"])
+    assert index_period == {"24h"} and kept % 86400 == 0, "retention must be whole index periods"
+    assert 86400 <= kept <= 31 * 86400
+    # The compactor applies the retention, or nothing is ever deleted.
+    assert (
+        loki["compactor"]["retention_enabled"] is True and loki["compactor"]["delete_request_store"]
+    )
+    prefix = loki["common"]["path_prefix"]
+    volume, _, target = next(
+        v for v in services["services"]["loki"]["volumes"] if not v.startswith("./")
+    ).partition(":")
+    assert target == prefix and volume in services["volumes"]
+    assert loki["compactor"]["working_directory"].startswith(prefix + "/")
+
+
+@render_tier
+def test_every_address_is_a_service_of_the_stack_and_a_port_it_listens_on(generated: Path) -> None:
+    services = stack.load(generated / "compose.yaml")["services"]
+    listening = stack.listening(generated)
+    documents = {
+        "compose.yaml": services,
+        "deploy/otel-collector/config.yaml": stack.load(
+            generated / "deploy/otel-collector/config.yaml"
+        ),
+        "deploy/prometheus/prometheus.yml": stack.load(
+            generated / "deploy/prometheus/prometheus.yml"
+        ),
+        "grafana/provisioning/datasources": stack.provisioned(generated),
+    }
+    wrong = []
+    seen = set()
+    for name, document in documents.items():
+        for where, host, port in stack.addresses(document):
+            if host in stack.NOT_SERVICES:
+                continue
+            seen.add((host, port))
+            if host not in services:
+                wrong.append(f"{name}{where}: {host} is no service of the stack")
+            elif port not in listening[host]:
+                wrong.append(
+                    f"{name}{where}: {host} listens on {sorted(listening[host])}, not {port}"
+                )
+    # What compose publishes is what the service listens on.
+    for host, spec in services.items():
+        for port in stack.container_ports(spec) - listening[host]:
+            wrong.append(f"compose.yaml: {host} publishes {port}, where nothing listens")
+    assert not wrong, "\n".join(wrong)
+    # The references that join the stack, each seen at least once.
+    assert {("otel-collector", 4318), ("tempo", 4317), ("loki", 3100), ("tempo", 3200)} <= seen
+    assert {("prometheus", 9090), ("web", 8000), ("db", 5432)} <= seen
+
+
+@render_tier
+def test_every_datasource_uid_referenced_is_provisioned(generated: Path) -> None:
+    sources = stack.provisioned(generated)
+    assert set(sources) == {"prometheus", "tempo", "loki"}
+    problems = [
+        f"datasources{where}: {uid!r}"
+        for where, uid in stack.uid_references(list(sources.values()))
+        if uid not in sources
+    ]
+    boards = {
+        path.name: json.loads(path.read_text())
+        for path in (generated / "grafana/dashboards").glob("*.json")
+    }
+    assert boards == load_dashboards(), "the project's dashboards are the kit's"
+    problems += stack.dashboard_uid_problems(boards, sources)
+    assert not problems, "\n".join(problems)
+    # The cross-links themselves: exemplars and log lines open Tempo, spans open Loki.
+    references = {(where, uid) for where, uid in stack.uid_references(list(sources.values()))}
+    assert {uid for _, uid in references} == {"tempo", "loki"}
+
+
+@render_tier
+def test_a_missing_datasource_or_address_is_caught(generated: Path) -> None:
+    sources = stack.provisioned(generated)
+    without_loki = {uid: s for uid, s in sources.items() if uid != "loki"}
+    assert stack.dashboard_uid_problems(load_dashboards(), without_loki)
+    board = load_dashboards()["service-overview.json"]
+    hard_coded = json.loads(json.dumps(board).replace('"${logs}"', '"lokii"'))
+    assert stack.dashboard_uid_problems({"b": hard_coded}, sources)
+    assert list(stack.addresses({"url": "http://lokii:3100/otlp"})) == [(".url", "lokii", 3100)]
+
+
+@render_tier
+def test_configs_use_only_the_components_documented_fields(generated: Path) -> None:
+    # No collector or Loki binary runs here (kit/stack.py): their configuration
+    # is held to the fields their documentation lists.
+    collector = stack.load(generated / "deploy/otel-collector/config.yaml")
+    loki = stack.load(generated / "deploy/loki/loki.yaml")
+    assert not stack.collector_field_problems(collector)
+    assert not stack.loki_field_problems(loki)
+    collector["exporters"]["otlphttp/loki"]["endpont"] = collector["exporters"][
+        "otlphttp/loki"
+    ].pop("endpoint")
+    loki["limits_config"]["retention"] = loki["limits_config"].pop("retention_period")
+    loki["limits_config"]["otlp_config"]["resource_attributes"]["attributes_config"][0][
+        "action"
+    ] = "label"
+    assert stack.collector_field_problems(collector) == ["exporters.otlphttp/loki.endpont"]
+    assert sorted(stack.loki_field_problems(loki)) == [
+        "attributes_config[].action 'label'",
+        "limits_config.retention",
+    ]
 
 
 # --- Kubernetes ----------------------------------------------------------------

@@ -513,6 +513,24 @@ def test_each_service_is_judged_by_its_own_rules(stack: Stack) -> None:
         assert {s["metric"]["job"] for s in recorded} == {d.job for d in stack.deployed.values()}
 
 
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_the_slo_board_reads_each_services_objectives(stack: Stack, fw: str) -> None:
+    # One board, three services answered differently at generation: the
+    # Objectives panel shows the selected service's own.
+    (panel,) = (t for t in kit.targets() if t.panel["title"] == "Objectives")
+    answers = {**slo.DEFAULTS, **OBJECTIVES[fw]}
+    shown = {
+        s["metric"]["slo"]: float((s.get("value") or s["values"][-1])[1])
+        for s in run_target(stack, panel, stack.deployed[fw].job)
+    }
+    assert shown == pytest.approx(
+        {
+            "availability": float(answers["slo_availability"]) / 100,
+            "latency": float(answers["slo_latency_target"]) / 100,
+        }
+    )
+
+
 def test_alerts_follow_the_services(stack: Stack) -> None:
     alerts = stack.prometheus.api("alerts")["alerts"]
 

@@ -381,6 +381,42 @@ def test_database_restart_costs_at_most_the_requests_in_flight(
     note("requests after the restart, all 200", len(after))
 
 
+def test_a_connection_given_back_moments_ago_is_reused_unchecked(
+    pg_boot: Callable[..., PgService], note: Note
+) -> None:
+    # The pool's check before reuse is a round trip (the empty query ";");
+    # within 0.5 s of its return a connection skips it (contract, section 10).
+    pg = pg_boot(WEB_CONCURRENCY="1")
+    service = pg.service
+    (item_id,) = seed(service)
+    wait_until_pool_idle(service)
+
+    def sent(query: str) -> int:
+        return sum(link.queries[query] for link in pg.proxy.links())
+
+    def read() -> None:
+        assert call(service, "GET", f"/api/items/{item_id}").status == 200
+
+    time.sleep(0.6)
+    read()  # the connection was idle: checked
+    checks = sent(";")
+    for _ in range(20):  # back to back: each takes the connection the last gave back
+        read()
+    unchecked_burst = sent(";") - checks
+    # An idle connection is checked again; a readiness refresh (SELECT 1)
+    # during the pause would have used it, so such a pause does not count.
+    for _ in range(3):
+        probes, checks = sent("SELECT 1"), sent(";")
+        time.sleep(0.8)
+        read()
+        if sent("SELECT 1") == probes:
+            break
+    checked_after_pause = sent(";") - checks
+    note("checks in 20 back-to-back reads", unchecked_burst)
+    assert unchecked_burst <= 1, unchecked_burst  # a readiness refresh may take it once
+    assert checked_after_pause == 1
+
+
 # --- 4. Pool exhaustion ------------------------------------------------------------
 
 

@@ -1,20 +1,25 @@
 """Service overview: the RED view of one service (rate, errors, duration), its
-saturation against the load-shedding limit, its Apdex, and its calls to other
-services."""
+saturation against the load-shedding limit, its Apdex, its error logs, and its
+calls to other services. The rate, error and duration panels link to the
+service's logs over the same time range."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from ..panels import (
+    ERROR_LEVELS,
     RANGE,
     RATE,
     REQUESTS,
+    Link,
     Query,
     Spec,
     dashboard,
     graph,
     heat,
+    log_lines,
+    log_query,
     named_routes,
     ranking,
     sel,
@@ -36,6 +41,19 @@ DATABASE = 'error_type="database_unavailable"'
 APDEX_T, APDEX_4T = "0.25", "1.0"
 LIMIT = "http_server_active_requests_limit"
 ACTIVE = "http_server_active_requests"
+
+# What a click on a rate, error or duration value opens (docs/contract.md,
+# section 11): the service's lines, or those of its failures: the access lines
+# of 5xx answers (docs/contract.md, section 5) and the lines at error level.
+ERROR_LOGS = log_query(ERROR_LEVELS)
+ALL_LOGS = [Link("Logs of this service", log_query())]
+FAILURE_LOGS = [
+    Link(
+        "Logs of failed requests",
+        log_query(pipeline=f"| json | http_status >= 500 or {ERROR_LEVELS}"),
+    ),
+    Link("Error logs of this service", ERROR_LOGS),
+]
 
 
 def _rate(*matchers: str, by: str = "", window: str = RATE) -> str:
@@ -125,6 +143,7 @@ def build() -> Dashboard:
             "reqps",
             Query(_rate(), "requests"),
             width=3,
+            links=ALL_LOGS,
         ),
         single(
             "Error ratio (5xx)",
@@ -133,6 +152,7 @@ def build() -> Dashboard:
             Query(f"({_rate(FIVE_XX)} or vector(0)) / {_rate()}", "5xx"),
             width=3,
             steps=[(None, "green"), (0.001, "orange"), (0.01, "red")],
+            links=FAILURE_LOGS,
         ),
         single(
             "Latency p99",
@@ -141,6 +161,7 @@ def build() -> Dashboard:
             Query(_quantile(0.99), "p99"),
             width=3,
             steps=[(None, "green"), (0.5, "orange"), (1, "red")],
+            links=ALL_LOGS,
         ),
         single(
             "Apdex",
@@ -204,6 +225,7 @@ def build() -> Dashboard:
                     "matched no route (or were refused before routing) are shown as (no route).",
                     "reqps",
                     Query(named_routes(_rate(by="http_request_method, http_route")), route_legend),
+                    links=ALL_LOGS,
                 ),
                 graph(
                     "Error ratio (5xx) by route",
@@ -212,6 +234,7 @@ def build() -> Dashboard:
                     "percentunit",
                     Query(named_routes(_error_ratio("http_route")), "{{http_route}}"),
                     Query(_error_ratio(""), "all routes"),
+                    links=FAILURE_LOGS,
                 ),
             ],
             [
@@ -221,6 +244,7 @@ def build() -> Dashboard:
                     "(dots) link to the trace of a sampled request.",
                     "s",
                     *(Query(_quantile(q), name, exemplar=True) for name, q in QUANTILES),
+                    links=ALL_LOGS,
                 ),
                 graph(
                     "Latency by route",
@@ -235,6 +259,7 @@ def build() -> Dashboard:
                         )
                         for name, q in QUANTILES
                     ),
+                    links=ALL_LOGS,
                 ),
             ],
             [
@@ -270,6 +295,7 @@ def build() -> Dashboard:
                     ),
                     width=8,
                     stacked=True,
+                    links=FAILURE_LOGS,
                 ),
                 graph(
                     "In flight and the shedding limit",
@@ -280,6 +306,15 @@ def build() -> Dashboard:
                     Query(f"sum by (instance) ({ACTIVE}{sel()})", "{{instance}}"),
                     Query(f"sum by (instance) ({LIMIT}{sel()})", "limit {{instance}}"),
                     width=8,
+                ),
+            ],
+            [
+                log_lines(
+                    "Error logs",
+                    "The service's lines at level error or critical (an unhandled exception "
+                    "with its traceback among them), newest first, from Loki. A line's "
+                    "trace_id opens its trace; the instance choice does not apply to logs.",
+                    ERROR_LOGS,
                 ),
             ],
             [
@@ -309,4 +344,5 @@ def build() -> Dashboard:
             ],
             _outbound(),
         ],
+        with_logs=True,
     )

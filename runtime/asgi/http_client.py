@@ -75,12 +75,9 @@ async def deliver(
                 retry = True
             else:
                 retry = delivery.answered(response.status_code)
-            if delivery.delivered():
-                return delivery.end("delivered")
-            if not retry or delivery.attempts >= attempts:
-                return delivery.end("failed")
-            if tasks.stopping():
-                return delivery.end("abandoned")
+            outcome = delivery.outcome(retry, attempts, stopping=tasks.stopping())
+            if outcome is not None:
+                return delivery.end(outcome)
             await tasks.pause(backoff(delivery.attempts, base_backoff))
     except asyncio.CancelledError:
         delivery.end("abandoned")

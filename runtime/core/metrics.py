@@ -208,18 +208,41 @@ def count_delivery(delivery: str, outcome: str) -> None:
     outbound_deliveries.labels(delivery, outcome).inc()
 
 
+class PoolSeries:
+    """The worker's pool series, each looked up once: a request checks a
+    connection out and in, and ``labels()`` costs a lock and a dict lookup each time."""
+
+    def __init__(self) -> None:
+        self.used = db_client_connections.labels(POOL_NAME, "used")
+        self.idle = db_client_connections.labels(POOL_NAME, "idle")
+        self.pending = db_client_connection_pending_requests.labels(POOL_NAME)
+        self.timeouts = db_client_connection_timeouts.labels(POOL_NAME)
+        self.wait_time = db_client_connection_wait_time.labels(POOL_NAME)
+        self._usage = (0, -1, -1)
+
+    def set_usage(self, used: int, idle: int) -> None:
+        # Written only when it changed: in multiprocess mode every write is a
+        # locked write to the worker's file (its own: a forked copy writes anew).
+        usage = (os.getpid(), used, idle)
+        if usage != self._usage:
+            self._usage = usage
+            self.used.set(used)
+            self.idle.set(idle)
+
+
+@functools.cache
+def pool_series() -> PoolSeries:
+    return PoolSeries()
+
+
 def init_pool_metrics(size: int, max_overflow: int) -> None:
     """Publish the pool's bounds so the series exist before the first query."""
     db_client_connection_max.labels(POOL_NAME).set(size + max_overflow)
-    set_pool_usage(used=0, idle=0)
-    db_client_connection_pending_requests.labels(POOL_NAME)
-    db_client_connection_timeouts.labels(POOL_NAME)
-    db_client_connection_wait_time.labels(POOL_NAME)
+    pool_series().set_usage(used=0, idle=0)
 
 
 def set_pool_usage(used: int, idle: int) -> None:
-    db_client_connections.labels(POOL_NAME, "used").set(used)
-    db_client_connections.labels(POOL_NAME, "idle").set(idle)
+    pool_series().set_usage(used, idle)
 
 
 class _GcCounts:

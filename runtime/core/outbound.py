@@ -109,6 +109,14 @@ class Delivery:
     def delivered(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
+    def outcome(self, retry: bool, attempts: int, stopping: bool) -> str | None:
+        """How the delivery ends after the attempt just made, or None to try again."""
+        if self.delivered():
+            return "delivered"
+        if not retry or self.attempts >= attempts:
+            return "failed"
+        return "abandoned" if stopping else None
+
     def end(self, outcome: str) -> bool:
         """``delivered``, ``failed`` or ``abandoned`` (the service stopped first)."""
         if self._ended:

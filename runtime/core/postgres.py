@@ -45,6 +45,12 @@ from .config import Settings
 # (tcp_user_timeout), before three probes would.
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 
+# A pooled connection given back this recently is reused without a check (a
+# round trip per request otherwise; HikariCP's aliveBypassWindowMs is the same
+# 500 ms): one that died meanwhile fails its statement, a 503 like a failed
+# check, and the pool drops it.
+CHECK_AFTER_IDLE = 0.5
+
 
 class NoAnswer(psycopg.OperationalError):
     """The database did not answer within the round trip's deadline."""

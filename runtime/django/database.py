@@ -14,7 +14,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from . import tasks, tracing
 from .config import Settings
-from .postgres import libpq_options
 
 BACKENDS = f"{__name__.rsplit('.', 1)[0]}.backends"
 
@@ -42,6 +41,9 @@ def database_settings(settings: Settings) -> dict[str, Any]:
     found.update(
         {"USER": url.user, "PASSWORD": url.password, "HOST": url.host, "PORT": url.port or ""}
     )
+    # Imported here: psycopg costs a SQLite service's boot a third of a second.
+    from .postgres import libpq_options
+
     found["OPTIONS"] = libpq_options(settings)
     return found
 

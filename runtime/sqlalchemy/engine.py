@@ -3,19 +3,15 @@
 
 The pool classes below publish the contract's pool metrics
 (``db_client_connection_*``); PostgreSQL connections have a deadline on every
-round trip (postgres.py); the rest of SQLAlchemy is used as is.
+round trip (postgres.py, postgres_engine.py); the rest of SQLAlchemy is used
+as is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-import psycopg
-from psycopg import Error as DriverError
-from psycopg.abc import PQGen
-from psycopg.rows import TupleRow
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, ExceptionContext
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
@@ -23,7 +19,6 @@ from sqlalchemy.pool.base import ConnectionPoolEntry
 
 from . import metrics, tracing
 from .config import Settings
-from .postgres import Connection, Deadline, Deadlines, NoAnswer, libpq_options, no_answer
 
 
 def database_url(settings: Settings, *, asyncio: bool) -> URL:
@@ -46,6 +41,8 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     if settings.database.is_sqlite:
         # How long to wait for another connection's lock before "database is locked".
         return {"timeout": settings.db_statement_timeout}
+    from .postgres import libpq_options
+
     return libpq_options(settings)
 
 
@@ -66,58 +63,21 @@ def engine_options(settings: Settings, *, asyncio: bool) -> dict[str, Any]:
     if url.is_sqlite:
         options["connect_args"] = connect_args(settings)
         return options
-    where = {"dbname": url.name, "host": url.host, "port": url.port, "user": url.user}
-    where["password"] = url.password
-    params = {**{key: value for key, value in where.items() if value}, **connect_args(settings)}
-    if asyncio:
-        options["async_creator"] = lambda: AsyncConnection.open(settings, **params)
-    else:
-        options["creator"] = lambda: Connection.open(settings, **params)
-    return options
+    # Imported here: psycopg costs a SQLite service's boot a tenth of a second and more.
+    from .postgres_engine import connection_options
+
+    return options | connection_options(settings, asyncio=asyncio)
 
 
 def instrument(engine: Engine) -> None:
     """What the service adds to SQLAlchemy: SQLite's WAL, the check of a pooled
     PostgreSQL connection before use, and a span per statement."""
     tune_sqlite(engine)
-    check_before_use(engine)
+    if engine.dialect.name == "postgresql":
+        from .postgres_engine import check_before_use
+
+        check_before_use(engine)
     trace_statements(engine)
-
-
-def check_before_use(engine: Engine) -> None:
-    """Check a pooled PostgreSQL connection before a request uses it.
-
-    SQLAlchemy's ``pool_pre_ping`` does this, but waits for the answer as long
-    as for any statement and then retries on a new connection. Here a check
-    that gets no answer within DB_CONNECT_TIMEOUT fails the request at once
-    (503), and one that finds the connection dead (a database restart)
-    replaces every pooled connection, as pre-ping does.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _opened(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        record.info["fresh"] = True
-
-    @event.listens_for(engine, "checkout")
-    def _check(
-        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
-    ) -> None:
-        if record.info.pop("fresh", False):
-            return
-        driver = proxy.driver_connection
-        assert isinstance(driver, Deadlines)
-        cursor = dbapi_connection.cursor()
-        try:
-            with driver.checking():
-                cursor.execute(";")
-        except NoAnswer:
-            raise
-        except DriverError as error:
-            raise exc.InvalidatePoolError(str(error)) from error
-        finally:
-            cursor.close()
 
 
 def tune_sqlite(engine: Engine) -> None:
@@ -161,8 +121,8 @@ class _PoolMetrics(QueuePool):
         metrics.init_pool_metrics(self.size(), max(kwargs.get("max_overflow", 10), 0))
 
     def connect(self) -> PoolProxiedConnection:
-        pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
-        waited = metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME)
+        series = metrics.pool_series()
+        pending, waited = series.pending, series.wait_time
         pending.inc()
         started = time.perf_counter()
         try:
@@ -170,7 +130,7 @@ class _PoolMetrics(QueuePool):
         except exc.TimeoutError:
             # A wait that ended without a connection is a wait too (contract, section 7).
             waited.observe(time.perf_counter() - started)
-            metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
+            series.timeouts.inc()
             raise
         finally:
             pending.dec()
@@ -196,32 +156,3 @@ class InstrumentedQueuePool(_PoolMetrics, QueuePool):
 
 class InstrumentedAsyncQueuePool(_PoolMetrics, AsyncAdaptedQueuePool):
     pass
-
-
-class AsyncConnection(Deadlines, psycopg.AsyncConnection[TupleRow]):
-    """psycopg's asyncio connection; every wait for the server has a deadline.
-
-    Cancelling a task does not do here: psycopg answers a cancelled wait by
-    asking the server to cancel the query, which waits on the same silent
-    network for seconds more.
-    """
-
-    @classmethod
-    async def open(cls, settings: Settings, conninfo: str = "", **kwargs: Any) -> AsyncConnection:
-        connection = await cls.connect(conninfo, **kwargs)
-        connection.set_deadlines(settings)
-        return connection
-
-    async def wait(self, gen: PQGen[Any], *args: Any, **kwargs: Any) -> Any:
-        seconds = self.wait_deadline
-        deadline = Deadline(self.pgconn.socket)
-        timer = asyncio.get_running_loop().call_later(seconds, deadline.fire)
-        try:
-            return await super().wait(gen, *args, **kwargs)
-        except psycopg.OperationalError as error:
-            if deadline.fired:
-                raise no_answer(seconds) from error
-            raise
-        finally:
-            deadline.done = True
-            timer.cancel()

@@ -86,12 +86,9 @@ def deliver(
             else:
                 response.close()
                 retry = delivery.answered(response.status_code)
-            if delivery.delivered():
-                return delivery.end("delivered")
-            if not retry or delivery.attempts >= attempts:
-                return delivery.end("failed")
-            if tasks.stopping():
-                return delivery.end("abandoned")
+            outcome = delivery.outcome(retry, attempts, stopping=tasks.stopping())
+            if outcome is not None:
+                return delivery.end(outcome)
             tasks.pause(backoff(delivery.attempts, base_backoff))
     except Exception:
         delivery.end("failed")

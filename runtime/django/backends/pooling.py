@@ -40,38 +40,41 @@ class ConnectionPool:
     ``size + overflow`` at once; a request waits for one to come back, or for
     room to open one, up to ``timeout``.
 
-    ``usable(connection)`` runs before an idle connection is reused: when it
-    returns False, every idle connection is closed (they shared the server
-    that failed) and a new one is opened; when it raises, the request fails.
+    ``usable(connection)`` runs before an idle connection is reused, unless it
+    came back within ``check_after`` seconds: when it returns False, every
+    idle connection is closed (they shared the server that failed) and a new
+    one is opened; when it raises, the request fails.
     ``reset(connection)`` runs when a connection comes back and returns
-    whether it can be kept.
+    whether it can be kept; one that cannot closes the idle ones too.
     """
 
     def __init__(
         self,
         reset: Callable[[Any], bool],
         usable: Callable[[Any], bool] | None = None,
+        check_after: float = 0.0,
     ) -> None:
         settings = get_settings()
         self.size, self.timeout = settings.db_pool_size, settings.db_pool_timeout
         self.limit = settings.db_pool_size + settings.db_max_overflow
         self.recycle = settings.db_pool_recycle
-        self._reset, self._usable = reset, usable
+        self._reset, self._usable, self._check_after = reset, usable, check_after
         self._available = threading.Condition()
-        self._idle: deque[tuple[Any, float]] = deque()
+        # (connection, when it was opened, when it came back), most recent last
+        self._idle: deque[tuple[Any, float, float]] = deque()
         self._open = 0  # connections open, idle or in use
         self._used = 0
 
     def get(self, connect: Callable[[], Any]) -> tuple[Any, float]:
         """A connection and the time it was opened (``time.monotonic``)."""
-        pending = metrics.db_client_connection_pending_requests.labels(metrics.POOL_NAME)
-        waited = metrics.db_client_connection_wait_time.labels(metrics.POOL_NAME)
+        series = metrics.pool_series()
+        pending, waited = series.pending, series.wait_time
         pending.inc()
         started = time.perf_counter()
         try:
             while True:
                 try:
-                    connection, opened = self._take()
+                    connection, opened, returned = self._take()
                 except ConnectionTimeout:
                     # A wait that ended without a connection is a wait too (contract, section 7).
                     waited.observe(time.perf_counter() - started)
@@ -83,7 +86,7 @@ class ConnectionPool:
                         self._discard(None)
                         raise
                     break
-                if self._usable is None:
+                if self._usable is None or time.monotonic() - returned < self._check_after:
                     break
                 try:
                     usable = self._usable(connection)
@@ -100,23 +103,23 @@ class ConnectionPool:
         self._count(+1)
         return connection, opened
 
-    def _take(self) -> tuple[Any, float]:
-        """An idle connection, or ``(None, 0)`` with room reserved for a new one."""
+    def _take(self) -> tuple[Any, float, float]:
+        """An idle connection, or ``(None, 0, 0)`` with room reserved for a new one."""
         deadline = time.monotonic() + self.timeout
         with self._available:
             while True:
                 while self._idle:
-                    connection, opened = self._idle.pop()  # the most recently used
+                    connection, opened, returned = self._idle.pop()  # the most recently used
                     if time.monotonic() - opened < self.recycle:
-                        return connection, opened
+                        return connection, opened, returned
                     self._open -= 1
                     connection.close()
                 if self._open < self.limit:
                     self._open += 1
-                    return None, 0.0
+                    return None, 0.0, 0.0
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    metrics.db_client_connection_timeouts.labels(metrics.POOL_NAME).inc()
+                    metrics.pool_series().timeouts.inc()
                     raise ConnectionTimeout(f"no database connection free within {self.timeout:g}s")
                 self._available.wait(remaining)
 
@@ -127,11 +130,16 @@ class ConnectionPool:
         except Exception:
             keep = False
         with self._available:
-            if keep and len(self._idle) < self.size and time.monotonic() - opened < self.recycle:
-                self._idle.append((connection, opened))
+            now = time.monotonic()
+            if keep and len(self._idle) < self.size and now - opened < self.recycle:
+                self._idle.append((connection, opened, now))
                 self._available.notify()
                 return
         self._discard(connection)
+        if not keep:
+            # It died (the server restarted, or went silent): so did the idle
+            # ones it shared the server with, unchecked if they came back lately.
+            self.close()
 
     def close(self) -> None:
         """Close the idle connections (the ones in use close when they come back)."""
@@ -139,7 +147,7 @@ class ConnectionPool:
             idle, self._idle = list(self._idle), deque()
             self._open -= len(idle)
             self._available.notify_all()
-        for connection, _ in idle:
+        for connection, *_ in idle:
             connection.close()
 
     def publish_usage(self) -> None:

@@ -11,7 +11,7 @@ from django.db.backends.postgresql import base
 from psycopg.pq import TransactionStatus
 
 from ...config import get_settings
-from ...postgres import Connection, NoAnswer
+from ...postgres import CHECK_AFTER_IDLE, Connection, NoAnswer
 from .. import pooling
 
 
@@ -20,7 +20,7 @@ def _usable(connection: Connection) -> bool:
     try:
         # A plain cursor: the check is not one of the request's statements.
         with connection.checking(), psycopg.Cursor(connection) as cursor:
-            cursor.execute("SELECT 1")
+            cursor.execute(";")  # an empty query: the cheapest round trip
     except NoAnswer:
         raise
     except psycopg.Error:
@@ -37,7 +37,7 @@ def _reset(connection: Connection) -> bool:
     return True
 
 
-_pool = pooling.pool(reset=_reset, usable=_usable)
+_pool = pooling.pool(reset=_reset, usable=_usable, check_after=CHECK_AFTER_IDLE)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
