@@ -12,9 +12,12 @@ the answers cannot work; ``post_gen`` runs after it and adds:
   template's ``Procfile`` commands);
 - the kit's contract and observability assets, copied verbatim (Grafana's and
   Prometheus' ``{{ ... }}`` templates must survive untouched);
-- the Prometheus rules and their tests (``grafana/rules/``), rendered for the
-  project's scrape job and objectives by the kit's ``monitoring`` package,
-  the one source of the rules (and of the kit's own copy of them).
+- the Prometheus rules and their tests (``grafana/rules/``) and the runbooks
+  their alerts link (``docs/runbooks.md``), rendered for the project's scrape
+  job, objectives and ``runbooks_url`` by the kit's ``monitoring`` package,
+  the one source of the rules (and of the kit's own copy of them);
+- the Kubernetes component's PrometheusRule and dashboard ConfigMaps, built
+  from the project's ``grafana/``;
 - ``uv.lock``, when uv is installed and can resolve (``lock``).
 """
 
@@ -123,6 +126,7 @@ def problems(ctx: dict[str, Any]) -> list[str]:
             f"ci_provider {ci_provider!r} is not one of {', '.join(map(repr, CI_LAYERS))}."
         )
     found += _monitoring().slo.problems(ctx)
+    found += _monitoring().runbooks.problems(ctx)
     return found
 
 
@@ -131,7 +135,9 @@ def _monitoring() -> Any:
     kit_root = str(Path(__file__).resolve().parent.parent)
     if kit_root not in sys.path:
         sys.path.insert(0, kit_root)
+    import monitoring.operator
     import monitoring.project
+    import monitoring.runbooks
     import monitoring.slo
 
     return monitoring
@@ -148,7 +154,7 @@ def post_gen(context: str) -> None:
     kit_root, project_dir = KIT_ROOT, Path.cwd()
     install_runtime(ctx, kit_root, project_dir)
     install_shared(ctx, kit_root, project_dir)
-    install_rules(ctx, project_dir)
+    install_monitoring(ctx, project_dir)
     lock(project_dir)
 
 
@@ -213,7 +219,7 @@ CACHES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 # Kit files every project carries unchanged, so that the project's copy and the
 # kit's are one source: the contract, the observability assets (Grafana's and
 # Prometheus' own {{ ... }} must survive untouched) but their rules, which are
-# each project's own (install_rules), and the harness of the project's own
+# each project's own (install_monitoring), and the harness of the project's own
 # resilience tests and the receiver of its runtime's client tests, which the
 # kit's tests use too.
 VERBATIM = {
@@ -337,7 +343,7 @@ def install_shared(ctx: dict[str, Any], kit_root: Path, project_dir: Path) -> li
     return written
 
 
-# Rendered for each project instead (install_rules): the kit's copy is the
+# Rendered for each project instead (install_monitoring): the kit's copy is the
 # default answers' rendering.
 RENDERED = {"grafana": "rules"}
 
@@ -354,12 +360,24 @@ def _not_verbatim(root: Path) -> Callable[[str, list[str]], set[str]]:
     return ignore
 
 
-def install_rules(ctx: dict[str, Any], project_dir: Path) -> list[Path]:
-    """Write ``grafana/rules/`` for the project: its scrape job (the slug) and
-    its objectives (``slo_*`` answers, or the kit's defaults); return what was written."""
+def install_monitoring(ctx: dict[str, Any], project_dir: Path) -> list[Path]:
+    """Write the project's ``grafana/rules/`` (its scrape job, the slug, and its
+    objectives, the ``slo_*`` answers or the kit's defaults) and ``docs/runbooks.md``,
+    then the Prometheus Operator's objects built from its ``grafana/`` (when it has
+    the Kubernetes component); return what was written."""
+    monitoring = _monitoring()
+    files = monitoring.project.project_files(ctx)
+    written = _write(project_dir, files)
+    if (project_dir / monitoring.operator.COMPONENT).is_dir():
+        operator = monitoring.operator.operator_files(ctx, project_dir / "grafana")
+        written += _write(project_dir, operator)
+    return written
+
+
+def _write(project_dir: Path, files: dict[str, str]) -> list[Path]:
     written = []
-    for relative, text in _monitoring().project.rule_files(ctx).items():
-        target = project_dir / "grafana" / "rules" / relative
+    for relative, text in files.items():
+        target = project_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         written.append(target)

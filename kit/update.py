@@ -5,8 +5,9 @@ service").
 ``KitRevisions`` is a git repository of the kit with two commits: the older
 kit, then this one. The older kit differs from this one where kits change
 between releases: its version and its contract's, every runtime module (a
-line each), a runtime module this kit no longer has, a dashboard and the
-Dockerfile. ``USER_EDITS`` are what a team does to its own code: a route of
+line each), a runtime module this kit no longer has, a dashboard (and so the
+Kubernetes ConfigMap built from it), the runbooks and the Dockerfile.
+``USER_EDITS`` are what a team does to its own code: a route of
 its own, wired in, with a test, and an edit of the example.
 """
 
@@ -108,6 +109,7 @@ def _age(repository: Path) -> None:
     dashboard = "grafana/dashboards/runtime.json"
     title = json.loads((repository / dashboard).read_text())["title"]
     age(dashboard, f'"title": "{title} (older kit)"', f'"title": "{title}"')
+    age("monitoring/runbooks.py", '"# Runbooks (older kit): ', '"# Runbooks: ')
     retired = repository / RETIRED_MODULE
     retired.write_text('"""A module the kit no longer needs."""\n', "utf-8")
 

@@ -9,7 +9,7 @@ from .boards import database, overview, runtime, slo
 from .catalogue import panel_table
 from .output import to_json
 from .panels import finish
-from .project import EXAMPLE, rule_files
+from .project import EXAMPLE, project_files
 
 BOARDS = {
     "service-overview": overview.build,
@@ -43,6 +43,6 @@ def generated_files() -> dict[str, str]:
     return {
         "README.md": readme(boards),
         **{f"grafana/dashboards/{name}": text for name, text in boards.items()},
-        # The rules as every project gets them, here for the default answers.
-        **{f"grafana/rules/{path}": text for path, text in rule_files(EXAMPLE).items()},
+        # The rules and runbooks as every project gets them, here for the default answers.
+        **project_files(EXAMPLE),
     }

@@ -29,10 +29,13 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _string)
 
 
-def to_yaml(data: Any, header: str) -> str:
+def comment(header: str) -> str:
+    return "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+
+
+def to_yaml(data: Any, header: str = "") -> str:
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
-    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
-    return comment + body
+    return comment(header) + body
 
 
 def to_json(data: Any) -> str:

@@ -1,5 +1,6 @@
-"""A project's ``grafana/rules/``: its rules and their tests, rendered for its job
-and objectives from the project's template context.
+"""A project's ``grafana/rules/`` (its rules and their tests) and
+``docs/runbooks.md``, rendered for its job, objectives and links from the
+project's template context.
 
 The post-generation hook writes these files into every project (and
 ``cruft update`` rewrites them); ``python -m monitoring`` writes the kit's
@@ -15,6 +16,7 @@ from typing import Any
 from .output import to_yaml
 from .rule_tests import test_files
 from .rules import Service, alerts_file, recording_file
+from .runbooks import runbooks_file, runbooks_url
 from .slo import GRAFANA_URL, objectives
 
 # The default answers' project slug: the kit's own copy of the rules is its.
@@ -27,11 +29,13 @@ written by the project's post-generation hook and by `cruft update`): change the
 
 def service(context: Mapping[str, Any]) -> Service:
     """The service a template context describes: its slug is its scrape job
-    (deploy/prometheus/prometheus.yml); ``slo_*`` its objectives."""
+    (deploy/prometheus/prometheus.yml); ``slo_*`` its objectives; ``runbooks_url``
+    where its runbooks are read."""
     return Service(
         job=str(context["project_slug"]),
         objectives=objectives(context),
         grafana_url=str(context.get("grafana_url", GRAFANA_URL)),
+        runbooks_url=runbooks_url(context),
     )
 
 
@@ -71,3 +75,24 @@ def rule_files(context: Mapping[str, Any]) -> dict[str, str]:
             ),
         )
     return files
+
+
+def runbook_text(context: Mapping[str, Any]) -> str:
+    """The project's ``docs/runbooks.md``."""
+    found = service(context)
+    return runbooks_file(
+        found,
+        HEADER.format(
+            job=found.job,
+            source="runbooks.py",
+            what="One section per alert of grafana/rules/alerts.yml, which links it (runbook_url).",
+        ),
+    )
+
+
+def project_files(context: Mapping[str, Any]) -> dict[str, str]:
+    """Every file rendered for the project, by its path in the project."""
+    return {
+        **{f"grafana/rules/{path}": text for path, text in rule_files(context).items()},
+        "docs/runbooks.md": runbook_text(context),
+    }

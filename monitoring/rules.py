@@ -54,6 +54,7 @@ class Service:
     job: str  # the scrape job: the project slug (deploy/prometheus/prometheus.yml)
     objectives: Objectives
     grafana_url: str = GRAFANA_URL
+    runbooks_url: str = ""  # where docs/runbooks.md is read (runbooks.py)
     slos: tuple[Objective, Objective] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +70,10 @@ class Service:
     def link(self, uid: str, instance: bool = False) -> str:
         url = f"{self.grafana_url.rstrip('/')}/d/{uid}?var-job={self.job}"
         return url + ("&var-instance={{ $labels.instance }}" if instance else "")
+
+    def runbook(self, alert: str) -> str:
+        """The alert's section of docs/runbooks.md: its heading's anchor, the name in lower case."""
+        return f"{self.runbooks_url}#{alert.lower()}"
 
 
 def _indent(expr: str, spaces: int = 2) -> str:
@@ -392,11 +397,23 @@ def recording_file(service: Service) -> dict[str, Any]:
     return {"groups": recording_groups(service)}
 
 
+def _with_runbooks(service: Service, rules: list[Rule]) -> list[Rule]:
+    for rule in rules:
+        rule["annotations"]["runbook_url"] = service.runbook(rule["alert"])
+    return rules
+
+
 def alerts_file(service: Service) -> dict[str, Any]:
     return {
         "groups": [
-            {"name": f"{service.job}-slo-alerts", "rules": slo_alerts(service)},
-            {"name": f"{service.job}-service-alerts", "rules": service_alerts(service)},
+            {
+                "name": f"{service.job}-slo-alerts",
+                "rules": _with_runbooks(service, slo_alerts(service)),
+            },
+            {
+                "name": f"{service.job}-service-alerts",
+                "rules": _with_runbooks(service, service_alerts(service)),
+            },
         ]
     }
 

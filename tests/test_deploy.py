@@ -11,6 +11,7 @@ The boot tier then runs gunicorn with the manifests' settings.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import math
 import re
@@ -30,7 +31,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from hooks.kit_hooks import exec_form
-from kit import stack
+from kit import crd, stack
 from kit.dashboards import load as load_dashboards
 from kit.deploy import (
     K8S_VERSIONS,
@@ -64,7 +65,8 @@ from kit.pipelines import (
 from kit.postgres import PostgresServer
 from kit.project import RUN_TIMEOUT, Project, requests_in_flight
 from kit.render import KIT_ROOT, render
-from kit.system import require_python
+from kit.system import require, require_python
+from monitoring.operator import COMPONENT, RULE_FILES, operator_files
 from monitoring.slo import SLO_WINDOW
 from monitoring.slo import seconds as window_seconds
 from tests.conftest import Boot
@@ -73,6 +75,8 @@ from tests.conftest import Boot
 LIVENESS, READINESS, METRICS = "/healthz", "/ready", "/metrics"
 # The local stack's services (docs/contract.md, section 11) and the release step.
 STACK = {"web", "db", "otel-collector", "tempo", "loki", "prometheus", "grafana", "release"}
+# The Prometheus Operator's kinds the overlays hold (components/prometheus-operator).
+OPERATOR_KINDS = ("PodMonitor", "PrometheusRule")
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +142,7 @@ def test_a_long_awkward_name_still_gives_valid_artifacts(framework: str, tmp_pat
             try:
                 kubernetes_validate.validate(obj, K8S_VERSIONS[-1], strict=True)
             except kubernetes_validate.SchemaNotFoundError:
-                assert obj["kind"] == "PodMonitor"
+                assert obj["kind"] in OPERATOR_KINDS
             assert len(obj["metadata"]["name"]) <= 63
     lint = actionlint(project / ".github/workflows/ci.yml")
     assert lint.returncode == 0, lint.stdout
@@ -548,7 +552,7 @@ def test_kubernetes_manifests_are_valid_against_the_openapi_schemas(
     for overlay, objects in manifests.items():
         kinds = {obj["kind"] for obj in objects}
         assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= kinds
-        assert {"Job", "ConfigMap", "Secret", "PodMonitor"} <= kinds
+        assert {"Job", "ConfigMap", "Secret", *OPERATOR_KINDS} <= kinds
         unchecked = []
         for obj in objects:
             try:
@@ -561,7 +565,7 @@ def test_kubernetes_manifests_are_valid_against_the_openapi_schemas(
                     f"{overlay}: {obj['kind']}/{obj['metadata']['name']} at {path}: {error.message}"
                 ) from None
         # Custom resources have no schema in Kubernetes itself: checked below.
-        assert unchecked == ["PodMonitor"], unchecked
+        assert sorted(unchecked) == sorted(OPERATOR_KINDS), unchecked
 
 
 @render_tier
@@ -593,6 +597,119 @@ def test_podmonitor_is_valid_against_the_prometheus_operator_crd(
         PodMonitor.model_validate(typo).model_dump(by_alias=True, exclude_unset=True, mode="json")
         != typo
     ), "the round-trip must expose unknown keys"
+
+
+def dashboard_maps(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ConfigMaps Grafana's dashboard sidecar loads."""
+    return [
+        obj
+        for obj in objects
+        if obj["kind"] == "ConfigMap"
+        and obj["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
+
+
+@render_tier
+def test_prometheusrule_is_valid_against_the_vendored_crd(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    schema = crd.openapi_schema(crd.PROMETHEUS_RULE_CRD, "v1")
+    for objects in manifests.values():
+        rule = one(objects, "PrometheusRule")
+        assert not crd.errors(rule, schema)
+
+
+@render_tier
+@pytest.mark.parametrize(
+    "fault", ["unknown field", "duration", "no expression", "group twice", "expr a list", "name"]
+)
+def test_the_crd_check_refuses_a_broken_prometheusrule(
+    manifests: dict[str, list[dict[str, Any]]], fault: str
+) -> None:
+    schema = crd.openapi_schema(crd.PROMETHEUS_RULE_CRD, "v1")
+    rule = copy.deepcopy(one(manifests["production"], "PrometheusRule"))
+    groups = rule["spec"]["groups"]
+    alert = next(r for group in groups for r in group["rules"] if "for" in r)
+    if fault == "unknown field":
+        alert["runbook"] = alert["annotations"].pop("runbook_url")
+    elif fault == "duration":
+        alert["for"] = "5 minutes"
+    elif fault == "no expression":
+        del alert["expr"]
+    elif fault == "group twice":
+        groups.append(groups[0])
+    elif fault == "expr a list":
+        alert["expr"] = [alert["expr"]]
+    else:
+        rule["metadata"]["name"] = "Example_Service"
+    assert crd.errors(rule, schema)
+
+
+@render_tier
+def test_prometheusrule_holds_the_groups_promtool_tests(
+    generated: Path, manifests: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """The groups of the overlays' PrometheusRule are those of grafana/rules/, parsed
+    and equal, and pass the project's promtool unit tests when loaded alone."""
+    rules = generated / "grafana/rules"
+    groups = [group for name in RULE_FILES for group in load_yaml(rules / name)["groups"]]
+    for objects in manifests.values():
+        assert one(objects, "PrometheusRule")["spec"]["groups"] == groups
+    (tmp_path / "operator.yml").write_text(
+        yaml.safe_dump({"groups": one(manifests["production"], "PrometheusRule")["spec"]["groups"]})
+    )
+    tests = []
+    for path in sorted(rules.glob("tests/*.yml")):
+        unit = load_yaml(path)
+        assert unit["rule_files"] == [f"../{name}" for name in RULE_FILES], path
+        tests.append(tmp_path / path.name)
+        tests[-1].write_text(yaml.safe_dump({**unit, "rule_files": ["operator.yml"]}))
+    promtool = require("promtool")["promtool"]
+    checked = run(promtool, "check", "rules", str(tmp_path / "operator.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    result = run(promtool, "test", "rules", *map(str, tests), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(tests) == 2
+
+
+@render_tier
+def test_dashboard_configmaps_hold_the_dashboards_unchanged(
+    generated: Path, manifests: dict[str, list[dict[str, Any]]]
+) -> None:
+    boards = {
+        p.name: p.read_text() for p in sorted((generated / "grafana/dashboards").glob("*.json"))
+    }
+    # Grafana's own {{ }} legends are there to survive.
+    assert sum(text.count("{{") for text in boards.values()) > 10
+    for objects in manifests.values():
+        found = {}
+        for config_map in dashboard_maps(objects):
+            ((name, text),) = config_map["data"].items()
+            found[name] = text
+            annotations = config_map["metadata"]["annotations"]
+            assert annotations["k8s-sidecar-target-directory"] == "Observability kit"
+            json.loads(text)
+            # Within what a ConfigMap holds (1 MiB), and within what `kubectl apply`
+            # copies into its last-applied annotation (256 KiB for all annotations).
+            assert len(text.encode()) < 1024 * 1024
+            assert len(json.dumps(config_map).encode()) < 256 * 1024, name
+        assert found == boards
+
+
+@render_tier
+def test_the_generated_operator_files_are_the_kits_and_say_so(generated: Path) -> None:
+    """What the hook wrote is what monitoring/operator.py builds from the project's
+    grafana/, behind a header that says never to edit it."""
+    files = operator_files({"project_slug": generated.name}, generated / "grafana")
+    assert len(files) == 2
+    for relative, text in files.items():
+        written = (generated / relative).read_text()
+        assert written == text, relative
+        assert "never edit it by hand" in written.split("\napiVersion:", 1)[0], relative
+    kustomization = load_yaml(generated / COMPONENT / "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == sorted(
+        ["podmonitor.yaml", *(Path(relative).name for relative in files)]
+    )
 
 
 @render_tier

@@ -621,6 +621,44 @@ def test_deploy_annotations_mark_the_version_seen_first(stack: Stack, fw: str) -
         assert {series["metric"]["version"] for series in found} == {"0.1.0"}
 
 
+def runbook_queries(project: Project) -> tuple[list[str], set[str]]:
+    """The queries of the project's docs/runbooks.md but its alerts' expressions,
+    which it shows too; and those expressions."""
+    markdown = (project.path / "docs" / "runbooks.md").read_text()
+    blocks = re.findall(r"^```promql\n(.*?)\n```$", markdown, flags=re.M | re.S)
+    rules = yaml.safe_load((project.path / "grafana/rules/alerts.yml").read_text())["groups"]
+    expressions = {rule["expr"] for group in rules for rule in group["rules"]}
+    assert expressions <= set(blocks)
+    return [block for block in blocks if block not in expressions], expressions
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_every_runbook_query_runs_and_shows_the_traffic(stack: Stack, fw: str) -> None:
+    """An on-call engineer pastes a runbook's queries into Prometheus: each runs,
+    and each one (not the alerts' conditions) shows what the driven traffic,
+    the broken instance and the unreachable target did."""
+    queries, conditions = runbook_queries(stack.deployed[fw].project)
+    assert len(queries) >= 20 and len(conditions) == 15
+    for expr in conditions:
+        stack.prometheus.query_range(expr, stack.start, stack.end)  # raises on an error
+    empty = [q for q in queries if not finite_values(stack.prometheus.query(q, stack.end))]
+    assert not empty, "runbook queries without data:\n" + "\n\n".join(empty)
+
+
+def test_firing_alerts_link_their_runbooks(stack: Stack) -> None:
+    alerts = stack.prometheus.api("alerts")["alerts"]
+    assert alerts
+    for alert in alerts:
+        job = alert["labels"]["job"]
+        (item,) = [d for d in stack.deployed.values() if d.job == job]
+        headings = re.findall(
+            r"^## (\w+)$", (item.project.path / "docs/runbooks.md").read_text(), flags=re.M
+        )
+        name = alert["labels"]["alertname"]
+        url = alert["annotations"]["runbook_url"]
+        assert url.endswith(f"/docs/runbooks.md#{name.lower()}") and name in headings, url
+
+
 def series(samples: list[Sample]) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     return {(sample.name, tuple(sorted(sample.labels.items()))) for sample in samples}
 

@@ -197,7 +197,10 @@ def test_every_alert_says_its_value_and_links_its_dashboard() -> None:
         if "alert" not in rule:
             continue
         annotations = rule["annotations"]
-        assert set(annotations) == {"summary", "description", "dashboard"}, rule["alert"]
+        # The runbook link: tests/test_runbooks.py follows it.
+        assert set(annotations) == {"summary", "description", "dashboard", "runbook_url"}, rule[
+            "alert"
+        ]
         assert "$value" in annotations["description"], rule["alert"]
         link = re.fullmatch(
             r"http://localhost:3000/d/([\w-]+)\?var-job=example-service"

@@ -51,10 +51,17 @@ def test_the_update_changed_the_kits_files_and_not_the_teams(
     assert changed, "the update changed nothing: the older kit is not older"
     assert not edited & set(changed), edited & set(changed)
     # It took everything this kit changed: the runtime (every module of the
-    # older kit had an extra line), the contract, a dashboard, the Dockerfile.
+    # older kit had an extra line), the contract, a dashboard and the ConfigMap
+    # built from it, the runbooks, the Dockerfile.
     runtime = [name for name in changed if "/runtime/" in f"/{name}"]
     assert len(runtime) >= 20, changed
-    assert {"docs/contract.md", "Dockerfile", "grafana/dashboards/runtime.json"} <= set(changed)
+    assert {
+        "docs/contract.md",
+        "Dockerfile",
+        "grafana/dashboards/runtime.json",
+        "deploy/k8s/components/prometheus-operator/dashboards.yaml",
+        "docs/runbooks.md",
+    } <= set(changed)
     retired = f"{project.package}/runtime/{Path(RETIRED_MODULE).name}"
     assert retired in changed and not (project.path / retired).exists()
     build = (project.path / project.package / "runtime" / "build.py").read_text()
