@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, cast
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as sdk_exporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from .config import PACKAGE
 from .logging import get_logger
@@ -242,15 +244,51 @@ def _key(key: str) -> bytes:
 def _attributes(tag: bytes, attributes: Mapping[str, object] | None) -> list[bytes]:
     """One ``tag`` field per attribute; one that cannot be encoded is left out
     and logged, as the SDK's encoder does."""
+    if type(attributes) is MappingProxyType:
+        # A span's attributes: a view of the SDK's BoundedAttributes, whose
+        # copy is a dict, a faster walk than the view's Python-level one.
+        attributes = attributes.copy()
     if not attributes:
         return []
-    fields = []
+    fields: list[bytes] = []
     for key, value in attributes.items():
         try:
-            fields.append(_length_delimited(tag, _key_value(key, value)))
+            kind = type(value)
+            if kind is str:
+                pair = _STR_PAIRS.get((key, value)) or _cache(_STR_PAIRS, key, value)
+            elif kind is int:
+                pair = _INT_PAIRS.get((key, value)) or _cache(_INT_PAIRS, key, value)
+            else:
+                pair = _pair(key, value)
         except Exception as error:
             log.error("otlp_attribute_not_encoded", key=key, error=repr(error))
+        else:
+            fields += (tag, pair)
     return fields
+
+
+def _pair(key: str, value: object) -> bytes:
+    """A KeyValue with its length: a length-delimited field but its tag."""
+    key_value = _key_value(key, value)
+    return _varint(len(key_value)) + key_value
+
+
+# Most attribute values repeat too (the method, the route, the status code,
+# the statement): their KeyValue is kept, for strings and integers (a bool is
+# equal to 1, hence a table per type), as long as the table has room.
+_STR_PAIRS: dict[tuple[str, object], bytes] = {}
+_INT_PAIRS: dict[tuple[str, object], bytes] = {}
+_MAX_PAIRS = 1024
+_MAX_PAIR_BYTES = 512
+
+
+def _cache(table: dict[tuple[str, object], bytes], key: str, value: object) -> bytes:
+    pair = _pair(key, value)
+    if len(pair) <= _MAX_PAIR_BYTES:
+        if len(table) >= _MAX_PAIRS:
+            table.clear()
+        table[key, value] = pair
+    return pair
 
 
 def _string(tag: bytes, value: str | None) -> bytes:
@@ -267,7 +305,7 @@ def _time(tag: bytes, value: int | None) -> bytes:
 
 
 def _flags(context: SpanContext | None) -> bytes:
-    return _FLAGS_REMOTE if context is not None and context.is_remote else _FLAGS_LOCAL
+    return _FLAGS_REMOTE if context and context.is_remote else _FLAGS_LOCAL
 
 
 # Span, Event, Link, Status
@@ -277,22 +315,17 @@ def _span(span: ReadableSpan) -> bytes:
     context = span.get_span_context()
     assert context is not None  # a ReadableSpan made by the SDK always has one
     parent = span.parent
-    fields = [
-        _SPAN_TRACE_ID,
-        context.trace_id.to_bytes(16, "big"),
-        _SPAN_SPAN_ID,
-        context.span_id.to_bytes(8, "big"),
-    ]
+    fields = [_ids(context.trace_id, context.span_id)]
     if context.trace_state:
         fields.append(_string(_SPAN_TRACE_STATE, _trace_state(context)))
     if parent:
-        fields += (_SPAN_PARENT_SPAN_ID, parent.span_id.to_bytes(8, "big"))
-    fields += (
-        _string(_SPAN_NAME, span.name),
-        _KINDS[span.kind],
-        _time(_SPAN_START_TIME, span.start_time),
-        _time(_SPAN_END_TIME, span.end_time),
-    )
+        fields.append(_parent_id(parent.span_id))
+    fields += (_string(_SPAN_NAME, span.name), _KINDS[span.kind])
+    start, end = span.start_time, span.end_time
+    if start and end:
+        fields.append(_times(start, end))
+    else:
+        fields += (_time(_SPAN_START_TIME, start), _time(_SPAN_END_TIME, end))
     fields += _attributes(_SPAN_ATTRIBUTE, span.attributes)
     fields.append(_count(_SPAN_DROPPED_ATTRIBUTES, span.dropped_attributes))
     for event in span.events:
@@ -302,18 +335,39 @@ def _span(span: ReadableSpan) -> bytes:
         fields.append(_length_delimited(_SPAN_LINK, _link(link)))
     fields += (
         _count(_SPAN_DROPPED_LINKS, span.dropped_links),
-        _length_delimited(_SPAN_STATUS, _status(span)),
-        _SPAN_FLAGS,
-        _flags(parent),
+        _status(span.status),
+        _SPAN_FLAGS_REMOTE if parent and parent.is_remote else _SPAN_FLAGS_LOCAL,
     )
     return b"".join(fields)
+
+
+# Fields every span has, each written with one struct call, tags included:
+# the ids (the trace id in two halves) and the times.
+_LOW_64 = (1 << 64) - 1
+_pack_ids = struct.Struct(">2sQQ2sQ").pack
+_pack_parent_id = struct.Struct(">2sQ").pack
+_pack_times = struct.Struct("<1sQ1sQ").pack
+_SPAN_FLAGS_LOCAL = _SPAN_FLAGS + _FLAGS_LOCAL
+_SPAN_FLAGS_REMOTE = _SPAN_FLAGS + _FLAGS_REMOTE
+
+
+def _ids(trace_id: int, span_id: int) -> bytes:
+    return _pack_ids(_SPAN_TRACE_ID, trace_id >> 64, trace_id & _LOW_64, _SPAN_SPAN_ID, span_id)
+
+
+def _parent_id(span_id: int) -> bytes:
+    return _pack_parent_id(_SPAN_PARENT_SPAN_ID, span_id)
+
+
+def _times(start: int, end: int) -> bytes:
+    return _pack_times(_SPAN_START_TIME, start, _SPAN_END_TIME, end)
 
 
 def _trace_state(context: SpanContext) -> str:
     return ",".join(f"{key}={value}" for key, value in context.trace_state.items())
 
 
-def _event(event: Any) -> bytes:
+def _event(event: Event) -> bytes:
     return b"".join(
         (
             _time(_EVENT_TIME, event.timestamp),
@@ -324,9 +378,9 @@ def _event(event: Any) -> bytes:
     )
 
 
-def _link(link: Any) -> bytes:
+def _link(link: Link) -> bytes:
     # No trace_state: the SDK's encoder writes none for a link either.
-    context: SpanContext = link.context
+    context = link.context
     return b"".join(
         (
             _LINK_TRACE_ID,
@@ -341,11 +395,17 @@ def _link(link: Any) -> bytes:
     )
 
 
-def _status(span: ReadableSpan) -> bytes:
-    status = span.status
-    return _string(_STATUS_MESSAGE, status.description) + _count(
-        _STATUS_CODE, status.status_code.value
-    )
+def _status(status: Status) -> bytes:
+    """The Status field; a span's is nearly always one of three without a message."""
+    if not status.description:
+        return _STATUSES[status.status_code]
+    code = _count(_STATUS_CODE, status.status_code.value)
+    return _length_delimited(_SPAN_STATUS, _string(_STATUS_MESSAGE, status.description) + code)
+
+
+_STATUSES = {
+    code: _length_delimited(_SPAN_STATUS, _count(_STATUS_CODE, code.value)) for code in StatusCode
+}
 
 
 # Resource and scope: one of each per batch in a service, so each is encoded
@@ -470,15 +530,16 @@ class _Batch(list[ReadableSpan]):
     SerializeToString = SerializePartialToString
 
 
-_sdk_encode_spans = sdk_exporter.encode_spans
+# The name the SDK's exporter module looks its encoder up by, at each export.
+_SDK_ENCODER = "encode_spans"
 
 
-def _encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+def _encode_spans(sdk_spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
     """The SDK exporter's ``encode_spans``: a ``_Batch`` serializes itself;
     any other batch (another exporter's) gets the SDK's encoder."""
-    if isinstance(spans, _Batch):
-        return cast(ExportTraceServiceRequest, spans)  # only ever serialized
-    return _sdk_encode_spans(spans)
+    if isinstance(sdk_spans, _Batch):
+        return cast(ExportTraceServiceRequest, sdk_spans)  # it is only ever serialized
+    return encode_spans(sdk_spans)
 
 
 class OTLPSpanExporter(sdk_exporter.OTLPSpanExporter):
@@ -493,7 +554,7 @@ class OTLPSpanExporter(sdk_exporter.OTLPSpanExporter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._span_encoder = SpanEncoder()
-        sdk_exporter.encode_spans = _encode_spans
+        setattr(sdk_exporter, _SDK_ENCODER, _encode_spans)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return super().export(_Batch(spans, self._span_encoder))
