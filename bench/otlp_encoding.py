@@ -52,7 +52,7 @@ def batches(requests: int, count: int) -> list[Sequence[ReadableSpan]]:
     """``count`` batches of ``requests`` requests' spans, each path new."""
     tracing, memory = runtime("tracing"), recorder()
     headers: dict[str, str] = {}
-    made = []
+    made: list[Sequence[ReadableSpan]] = []
     for batch in range(count):
         for request in range(requests):
             path = f"/api/items/{batch * requests + request}"

@@ -154,10 +154,7 @@ def _any_value(value: object) -> bytes:
     encode = _BY_TYPE.get(type(value))
     if encode is not None:
         return encode(value)
-    if value is None:
-        return b""
-    if isinstance(value, bool):
-        return _any_bool(value)
+    # None and bool have no subclasses: the table has them.
     if isinstance(value, str):
         return _any_string(value)
     if isinstance(value, int):
