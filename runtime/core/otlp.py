@@ -4,9 +4,15 @@ of an ``ExportTraceServiceRequest`` directly.
 Why it exists: the SDK's exporter builds a tree of protobuf message objects
 for every batch (``encode_spans``) and then serializes it; that was the
 largest single piece of the observability stack's CPU in the generated
-services' profile. This encoder writes the same bytes (field for field and,
-for everything the SDK emits, byte for byte: tests/runtime/test_otlp_encoding.py)
-without the intermediate objects: MEASURED.
+services' profile (8-12% of a worker's Python time on a trivial endpoint).
+This encoder writes the same bytes (tests/runtime/test_otlp_encoding.py
+compares them with the SDK's, field by field and byte for byte) without the
+intermediate objects. Measured by the kit's bench/otlp_encoding.py (one
+process, interleaved rounds, thread CPU time, median of 41 rounds; SDK
+1.45.2 on CPython 3.11 and 3.13, the service's own SERVER and CLIENT spans):
+a batch of 512 spans costs 7-12 µs a span instead of 22-39 µs, 3.2-3.4
+times less; a batch of one request's two spans 9-10 µs instead of 34-40,
+3.7-3.9 times less.
 
 Everything else is the SDK's exporter, unchanged: endpoint, headers,
 compression, timeout, retries, session and its own metrics. Only its first
