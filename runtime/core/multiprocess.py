@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import math
 import mmap
 import operator
 import os
@@ -28,7 +29,7 @@ import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 
 from prometheus_client import utils
 
@@ -65,6 +66,11 @@ def _braced(pairs: list[str]) -> str:
     return "{" + ",".join(pairs) + "}" if pairs else ""
 
 
+def _joined(prefixes: list[str], numbers: list[str]) -> str:
+    """The lines: each prefix, its number, a newline (one copy of each piece)."""
+    return "".join(chain.from_iterable(zip(prefixes, numbers, repeat("\n"))))
+
+
 def _numbers(values: list[float]) -> list[str]:
     """Values as prometheus_client writes them (Go's float format)."""
     if not values:
@@ -99,6 +105,10 @@ def _bound_text(bound: float) -> str:
     return _go_float(bound)
 
 
+def _signs(values: tuple[float, ...]) -> list[float]:
+    return list(map(math.copysign, repeat(1.0), values))
+
+
 def _gather(indices: Sequence[int]) -> Callable[[Sequence[float]], tuple[float, ...]]:
     """A function picking ``indices`` out of a sequence, as a tuple, at C speed."""
     if len(indices) > 1:
@@ -109,8 +119,8 @@ def _gather(indices: Sequence[int]) -> Callable[[Sequence[float]], tuple[float, 
 class _Line:
     """One sample line of a counter, a gauge or a summary."""
 
-    def __init__(self, prefix: str, slot: int) -> None:
-        self.prefix, self.slot, self.text = prefix, slot, ""
+    def __init__(self, family: _Family, prefix: str, slot: int) -> None:
+        self.family, self.prefix, self.slot, self.text = family, prefix, slot, ""
 
     def render(self, values: list[float], present: set[int]) -> None:
         if self.slot in present:
@@ -122,8 +132,8 @@ class _Line:
 class _Buckets:
     """A histogram's lines for one label set: cumulative buckets, count, sum."""
 
-    def __init__(self, name: str, labels: Labels) -> None:
-        self.name, self.labels = name, labels
+    def __init__(self, family: _Family, labels: Labels) -> None:
+        self.family, self.name, self.labels = family, family.name, labels
         self.by_bound: dict[float, int] = {}
         self.total = -1  # the sum's slot
         self.order: tuple[int, ...] = ()  # the bucket slots by bound
@@ -144,9 +154,8 @@ class _Buckets:
         pairs = _pairs(self.labels)
         # ``le`` goes where it sorts among the other labels.
         at = bisect.bisect([name for name, _ in sorted(self.labels)], "le")
-        before = "".join(pair + "," for pair in pairs[:at])
-        after = "".join("," + pair for pair in pairs[at:])
-        start, end = f'{self.name}_bucket{{{before}le="', f'"{after}}} '
+        start = f'{self.name}_bucket{{{"".join(pair + "," for pair in pairs[:at])}le="'
+        end = f'"{"".join("," + pair for pair in pairs[at:])}}} '
         # -0.0 equals 0.0 (one cache entry) but is written differently.
         texts = [_bound_text(b) if b else _go_float(b) for b in bounds]
         self.prefixes = [start + text + end for text in texts]
@@ -165,7 +174,7 @@ class _Buckets:
         numbers.append(numbers[-1])
         if self.total >= 0:
             numbers.append(values[self.total])
-        self.text = "".join(map("{}{}\n".format, self.prefixes, _numbers(numbers)))
+        self.text = _joined(self.prefixes, _numbers(numbers))
 
 
 @dataclass(eq=False)
@@ -203,9 +212,11 @@ class _File:
     indices: list[int] = field(default_factory=list)
     pick: Callable[[Sequence[float]], tuple[float, ...]] = tuple
     values: tuple[float, ...] = ()
-    # Summed files: their values in slot order (0.0 where the file has no such slot).
-    in_slot_order: Callable[[Sequence[float]], tuple[float, ...]] | None = None
-    spread: tuple[float, ...] = ()
+    # Summed files with many slots: their values in slot order (0.0 where the
+    # file has no such slot), for ``gathered`` slots in all.
+    in_slot_order: Callable[[Sequence[float]], tuple[float, ...]] = tuple
+    gathered: int = -1
+    spread: tuple[float, ...] | None = None
 
     @property
     def summed(self) -> bool:
@@ -224,23 +235,35 @@ class _File:
             self.mapped.close()
             self.mapped = None
 
-    def refresh(self, width: int) -> bool:
-        """Unpack the values again (``width`` slots in all); whether they changed."""
+    def refresh(self) -> bool:
+        """Read the values again; whether they changed."""
         assert self.mapped is not None
         with memoryview(self.mapped) as raw, raw[: len(raw) // 8 * 8].cast("d") as doubles:
             values = self.pick(doubles)
-        changed = values != self.values
+        same = values == self.values
+        if same and not self.summed:  # -0.0 equals 0.0 but is written differently
+            same = _signs(values) == _signs(self.values)
         self.values = values
-        if not self.summed:
-            return changed
-        if self.in_slot_order is None or len(self.spread) != width:
+        if same:
+            return False
+        self.spread = None
+        return True
+
+    def add_to(self, merged: list[float]) -> list[float]:
+        """``merged`` plus this file's values, slot by slot."""
+        width = len(merged)
+        if len(self.slots) * 2 < width:  # a few of the slots: one by one
+            for slot, value in zip(self.slots, self.values, strict=True):
+                merged[slot] += value
+            return merged
+        if self.gathered != width:
             where = dict(zip(self.slots, range(len(self.slots)), strict=True))
             nowhere = len(self.slots)  # the 0.0 appended below
             self.in_slot_order = _gather(list(map(where.get, range(width), repeat(nowhere))))
-            changed = True
-        if changed:
-            self.spread = self.in_slot_order((*values, 0.0))
-        return changed
+            self.gathered, self.spread = width, None
+        if self.spread is None:
+            self.spread = self.in_slot_order((*self.values, 0.0))
+        return list(map(operator.add, merged, self.spread))
 
 
 class MultiprocessScrape:
@@ -253,10 +276,10 @@ class MultiprocessScrape:
         self._families: dict[str, _Family] = {}
         # Slots by key, per kind and mode (and per process for the "all" gauges).
         self._keys: dict[tuple[str, str, str], dict[bytes, int]] = {}
-        self._owners: list[tuple[_Family, _Line | _Buckets]] = []  # by slot
+        self._owners: list[_Line | _Buckets] = []  # by slot
         self._unsummed: set[int] = set()
         # A histogram's bucket keys without their bound: each label set parsed once.
-        self._label_sets: dict[bytes, tuple[_Family, _Buckets]] = {}
+        self._label_sets: dict[bytes, _Buckets] = {}
         self._unsupported = ""
         self._order: list[_File] = []
         self._values: list[float] = []
@@ -300,7 +323,7 @@ class MultiprocessScrape:
             if state is not None:
                 files.append(state)
         width = len(self._owners)
-        changed_files = [state.refresh(width) for state in files]
+        changed_files = [state.refresh() for state in files]
         for state in files[_KEPT_MAPPED:]:
             state.close()
         if files == self._order and not any(changed_files) and len(self._values) == width:
@@ -310,7 +333,7 @@ class MultiprocessScrape:
         values = [0.0] * width
         for state in files:
             if state.summed:
-                values = list(map(operator.add, values, state.spread))
+                values = state.add_to(values)
         unset = self._merge_unsummed(files, values)
         present = self._present_slots(files) - unset
 
@@ -358,13 +381,11 @@ class MultiprocessScrape:
         return self._all_present
 
     def _rerender(self, changed: set[int]) -> None:
-        owners = self._owners
-        families: set[_Family] = set()
-        for family, series in {owners[slot] for slot in changed}:
+        again = set(map(self._owners.__getitem__, changed))
+        for series in again:
             series.render(self._values, self._present)
-            families.add(family)
-        for family in families:
-            family.text = "".join(series.text for series in family.series)
+        for family in {series.family for series in again}:
+            family.text = "".join([series.text for series in family.series])
 
     def _read(self, name: str) -> _File | None:
         path = os.path.join(self._path, name)
@@ -411,46 +432,49 @@ class MultiprocessScrape:
         keys = self._keys.setdefault(
             (state.kind, state.mode, state.pid if "all" in state.mode else ""), {}
         )
-        unpack_int, slots, indices = _INT.unpack_from, state.slots, state.indices
+        slots, indices = state.slots, state.indices
         position = state.parsed
-        while position < used:
-            (length,) = unpack_int(data, position)
-            start = position + 4
-            if start + length > used:
-                raise Unsupported("an entry reaches past the used part of its file")
-            key = data[start : start + length]
-            slot = keys.get(key)
-            if slot is None:
-                slot = keys[key] = self._new_slot(state, key)
-            slots.append(slot)
-            # The key is padded to 8 bytes; a full 8 when it needs none.
-            value = start + length + 8 - (length + 4) % 8
-            indices.append(value >> 3)
-            position = value + 16
+        # Entries are 8-aligned, so each length is an int of the file read as ints.
+        with memoryview(data) as raw, raw[: len(raw) // 4 * 4].cast("i") as lengths:
+            while position < used:
+                length = lengths[position >> 2]
+                start = position + 4
+                end = start + length
+                if end > used:
+                    raise Unsupported("an entry reaches past the used part of its file")
+                key = data[start:end]
+                slot = keys.get(key)
+                if slot is None:
+                    slot = keys[key] = self._new_slot(state, key)
+                slots.append(slot)
+                # The key is padded to 8 bytes; a full 8 when it needs none.
+                value = end + 8 - (length + 4) % 8
+                indices.append(value >> 3)
+                position = value + 16
         state.parsed = position
         # Summed files need only the values; the others need their timestamps too.
         state.pick = _gather(indices if state.summed else [i + t for i in indices for t in (0, 1)])
         state.slot_set = frozenset(slots)
-        state.in_slot_order = None
+        state.gathered = -1
 
     def _new_slot(self, state: _File, key: bytes) -> int:
         slot = len(self._owners)
         split = _split_le(key) if state.kind == "histogram" else None
         known = self._label_sets.get(split[0]) if split is not None else None
-        owner: tuple[_Family, _Line | _Buckets]
+        series: _Line | _Buckets
         if known is not None and split is not None:
-            known[1].add(split[1], slot)
-            owner = known
+            known.add(split[1], slot)
+            series = known
         else:
-            owner = family, series = self._place(state, key.decode("utf-8"), slot)
+            series = self._place(state, key.decode("utf-8"), slot)
             # Placed as the bucket the text says: its label set's next buckets skip JSON.
             if isinstance(series, _Buckets) and split and series.by_bound.get(split[1]) == slot:
-                self._label_sets[split[0]] = (family, series)
-        self._owners.append(owner)
+                self._label_sets[split[0]] = series
+        self._owners.append(series)
         return slot
 
-    def _place(self, state: _File, key: str, slot: int) -> tuple[_Family, _Line | _Buckets]:
-        """The family and series a new key's value belongs to, from the key."""
+    def _place(self, state: _File, key: str, slot: int) -> _Line | _Buckets:
+        """The series a new key's value belongs to, from the key."""
         metric, sample, labels, documentation = json.loads(key)
         if not _LEGACY_NAME.match(metric) or not all(map(_LEGACY_LABEL.match, labels)):
             raise Unsupported(metric)
@@ -463,16 +487,16 @@ class MultiprocessScrape:
             without = tuple(sorted((n, v) for n, v in labels.items() if n != "le"))
             buckets = family.by_labels.get(without)
             if buckets is None:
-                buckets = family.by_labels[without] = _Buckets(metric, without)
+                buckets = family.by_labels[without] = _Buckets(family, without)
                 family.series.append(buckets)
             bucket = sample == f"{metric}_bucket" and "le" in labels
             buckets.add(float(labels["le"]) if bucket else None, slot)
-            return family, buckets
+            return buckets
         pairs: Labels = tuple(labels.items())
         if "all" in state.mode:
             pairs = (*pairs, ("pid", state.pid))
-        line = _Line(f"{sample}{_braced(_pairs(pairs))} ", slot)
+        line = _Line(family, f"{sample}{_braced(_pairs(pairs))} ", slot)
         family.series.append(line)
         if not state.summed:
             self._unsummed.add(slot)
-        return family, line
+        return line

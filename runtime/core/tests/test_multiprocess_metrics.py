@@ -21,13 +21,19 @@ MultiprocessScrape, Unsupported = multiprocess.MultiprocessScrape, multiprocess.
 # One worker's metrics, written as worker ``pid`` in ``phase`` 1, 2 or 3: a
 # later phase reopens the same files and updates values in place; phase 2
 # also appends new series, phase 3 does not ("big" appends enough series for
-# the file to outgrow its first 64 KiB).
+# the file to outgrow its first 64 KiB; "zero" only sets some gauges to -0.0).
 WORKER = """
 import sys
 from prometheus_client import Counter, Gauge, Histogram, Summary, values
 
 pid, phase = int(sys.argv[1]), sys.argv[2]
 values.ValueClass = values.MultiProcessValue(process_identifier=lambda: pid)
+MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
+         "mostrecent", "livemostrecent")
+if phase == "zero":  # no timestamps change (as the most recent ones' would)
+    for mode in MODES[:8]:
+        Gauge(f"g_{mode}", "A gauge.", ["x"], multiprocess_mode=mode).labels("zero").set(-0.0)
+    sys.exit()
 jobs = Counter("jobs", 'Jobs "done"\\\\ and\\nmore', ["kind"])
 jobs.labels('a"b\\\\c\\nd').inc(pid)
 jobs.labels("plain").inc(1.5)
@@ -35,8 +41,7 @@ if pid != 2:
     jobs.labels(f"only{pid}").inc(1e21)
 # Sums of these depend on the order the files are added in.
 Counter("fractions", "Tenths.").inc(pid / 10)
-for mode in ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
-             "mostrecent", "livemostrecent"):
+for mode in MODES:
     gauge = Gauge(f"g_{mode}", "A gauge.", ["x"], multiprocess_mode=mode)
     gauge.labels("1").set(pid * (-1 if pid % 2 else 1) * (2 if phase == "2" else 1))
     gauge.labels(f"p{pid % 2}").set(float("inf") if pid == 3 else 1234567.5)
@@ -126,6 +131,16 @@ def test_values_written_in_place_are_rendered_again(tmp_path: Path, openmetrics:
     assert rendered(scrape, openmetrics) == want  # nothing written since
     # The other format from the same reader.
     assert rendered(scrape, not openmetrics) == expected(tmp_path, not openmetrics)
+
+
+def test_a_gauge_gone_from_zero_to_negative_zero_is_rendered_again(tmp_path: Path) -> None:
+    write(tmp_path, 3)  # workers without a NaN, which is never equal to the last one
+    write(tmp_path, 4)
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    write(tmp_path, 4, phase="zero")  # the only change
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    assert 'g_all{pid="4",x="zero"} -0.0' in rendered(scrape, False)
 
 
 def test_a_file_that_outgrows_its_mapping_is_mapped_again(tmp_path: Path) -> None:
