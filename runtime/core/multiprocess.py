@@ -85,19 +85,28 @@ def _numbers(values: list[float]) -> list[str]:
 def _split_le(key: bytes) -> tuple[bytes, float] | None:
     """A bucket's key without its ``le`` value, and that bound, read off the
     text: the keys of one label set's buckets differ only there."""
-    at = key.find(_LE)
-    # In a JSON string a quote is escaped: a real label's name follows "{" or ", ".
+    # In a JSON string a quote is escaped: a real label's name follows "{" or ", ",
+    # so there is one such place; "le" sorts late, hence from the end.
+    at = key.rfind(_LE)
     if at < 1 or key[at - 1] not in b"{ ":
         return None
     start = at + len(_LE)
     end = key.find(b'"', start)
-    if end < 0 or b"\\" in key[start:end]:
-        return None
-    try:
-        bound = float(key[start:end])
-    except ValueError:
+    bound = _bound(key[start:end]) if end > 0 else None
+    if bound is None:
         return None
     return key[:start] + key[end:], bound
+
+
+@functools.cache
+def _bound(text: bytes) -> float | None:
+    """A bucket's bound from its text in a key (a histogram has a few)."""
+    if b"\\" in text:  # escaped: not what prometheus_client writes
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 @functools.cache
