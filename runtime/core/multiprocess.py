@@ -4,15 +4,25 @@ Written here because prometheus_client's ``MultiProcessCollector`` decodes
 every key of every file, validates every label and builds a sample object
 for each value on every scrape: about a second for 50 routes x all status
 codes x 4 workers. A key never changes once written (values are updated in
-place, new keys appended), so this reader parses each entry once and keeps
+place, new keys appended), so this reader parses each entry once (a file's
+new tail only; a histogram's label set once, not once per bucket) and keeps
 where its value lies and which output lines it adds to. The files stay
-mapped; a scrape unpacks each file's values in one ``struct`` call, sums them
-slot by slot in C (``map(operator.add, ...)``, in prometheus_client's file
-order, so the floats round alike), and renders again only the series whose
-value changed since the last scrape. The result is what prometheus_client
-renders for the same files, in the text format and in OpenMetrics; what this
-reader does not know (another file type, a name that needs UTF-8 quoting)
-raises ``Unsupported`` so the caller can fall back to prometheus_client.
+mapped; a scrape picks each file's values out of the mapping at C speed
+(``itemgetter`` over a ``memoryview``), adds them slot by slot
+(``map(operator.add, ...)``, in prometheus_client's file order, so the floats
+round alike), and renders again only the series whose value changed since
+the last scrape; nothing changed, nothing is done. The result is what
+prometheus_client renders for the same files, in the text format and in
+OpenMetrics; what this reader does not know (another file type, a name that
+needs UTF-8 quoting) raises ``Unsupported`` so the caller can fall back to
+prometheus_client.
+
+Measured with ``bench/scrape.py`` (4 workers' files written by prometheus_client,
+the bench's 50 routes x 18 codes x 2 methods; in-process, medians of 15
+interleaved rounds against the previous reader, 8040dde; a busy 2-CPU machine;
+bench/notes.md): a worker's first scrape 236 ms of CPU (was 611), a later one
+after 800 new observations 27 ms (was 71), with nothing new 8 ms (was 73), after
+a fifth worker's file appeared 73 ms (was 128). prometheus_client: 1211 ms.
 """
 
 from __future__ import annotations
