@@ -18,36 +18,54 @@ from . import runtime_module
 multiprocess = runtime_module("multiprocess")
 MultiprocessScrape, Unsupported = multiprocess.MultiprocessScrape, multiprocess.Unsupported
 
-# One worker's metrics, written as worker ``pid`` in ``phase`` 1 or 2 (a later
-# phase reopens the same files, updates values and appends new series).
+# One worker's metrics, written as worker ``pid`` in ``phase`` 1, 2 or 3: a
+# later phase reopens the same files and updates values in place; phase 2
+# also appends new series, phase 3 does not ("big" appends enough series for
+# the file to outgrow its first 64 KiB; "zero" only sets some gauges to -0.0).
 WORKER = """
 import sys
 from prometheus_client import Counter, Gauge, Histogram, Summary, values
 
-pid, phase = int(sys.argv[1]), int(sys.argv[2])
+pid, phase = int(sys.argv[1]), sys.argv[2]
 values.ValueClass = values.MultiProcessValue(process_identifier=lambda: pid)
+MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
+         "mostrecent", "livemostrecent")
+if phase == "zero":  # no timestamps change (as the most recent ones' would)
+    for mode in MODES[:8]:
+        Gauge(f"g_{mode}", "A gauge.", ["x"], multiprocess_mode=mode).labels("zero").set(-0.0)
+    sys.exit()
 jobs = Counter("jobs", 'Jobs "done"\\\\ and\\nmore', ["kind"])
 jobs.labels('a"b\\\\c\\nd').inc(pid)
 jobs.labels("plain").inc(1.5)
 if pid != 2:
     jobs.labels(f"only{pid}").inc(1e21)
-for mode in ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
-             "mostrecent", "livemostrecent"):
+# Sums of these depend on the order the files are added in.
+Counter("fractions", "Tenths.").inc(pid / 10)
+for mode in MODES:
     gauge = Gauge(f"g_{mode}", "A gauge.", ["x"], multiprocess_mode=mode)
-    gauge.labels("1").set(pid * (-1 if pid % 2 else 1) * phase)
+    gauge.labels("1").set(pid * (-1 if pid % 2 else 1) * (2 if phase == "2" else 1))
     gauge.labels(f"p{pid % 2}").set(float("inf") if pid == 3 else 1234567.5)
+    gauge.labels("nan").set(float("nan") if pid == 2 else pid)
+    # Zero, then negative zero: equal, but written differently.
+    gauge.labels("zero").set(-0.0 if phase == "3" else 0.0)
+    gauge.labels("unset")  # a most recent value that was never set is not shown
 Summary("latency", "A summary.").observe(pid)
 histogram = Histogram("h", "A histogram.", ["route"], buckets=(0.1, 1, 10))
 histogram.labels("x").observe(pid / 2)
 histogram.labels(f"y{pid}").observe(100)
-Histogram("bare", "No labels.").observe(0.3 * phase)
-if phase == 2:
+histogram.labels("fractions").observe(pid / 10)
+histogram.labels("nan").observe(float("nan") if pid == 1 else 1)
+Histogram("bare", "No labels.").observe(0.3 * (2 if phase == "2" else 1))
+if phase == "2":
     histogram.labels("late").observe(0.05)
     Counter("late", "Appears in phase 2.").inc()
+if phase == "big":
+    for route in range(400):
+        histogram.labels(f"/a/rather/long/route/template/number/{route}/{{id}}").observe(0.2)
 """
 
 
-def write(directory: Path, pid: int, phase: int = 1) -> None:
+def write(directory: Path, pid: int, phase: int | str = 1) -> None:
     subprocess.run(
         [sys.executable, "-c", WORKER, str(pid), str(phase)],
         env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
@@ -77,6 +95,8 @@ def test_the_body_matches_prometheus_client_as_workers_come_and_go(
     assert first == expected(tmp_path, openmetrics)
     assert 'jobs_total{kind="a\\"b\\\\c\\nd"} 6.0' in first
     assert 'bare_bucket{le="+Inf"} 3.0' in first
+    assert 'g_max{x="nan"} NaN' in first or 'g_max{x="nan"} 3.0' in first
+    assert not any('x="unset"' in line for line in first if line.startswith("g_mostrecent"))
 
     write(tmp_path, 2, phase=2)  # new values and new series in a file already read
     write(tmp_path, 4)  # a new worker
@@ -94,6 +114,68 @@ def test_the_body_matches_prometheus_client_as_workers_come_and_go(
     assert last == want
     assert not any('pid="3"' in line for line in last if line.startswith("g_liveall"))
     assert any('pid="3"' in line for line in last if line.startswith("g_all"))
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_values_written_in_place_are_rendered_again(tmp_path: Path, openmetrics: bool) -> None:
+    for pid in (1, 2, 3):
+        write(tmp_path, pid)
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert rendered(scrape, openmetrics) == expected(tmp_path, openmetrics)
+
+    write(tmp_path, 1, phase=3)  # no new series: values only, some now -0.0
+    write(tmp_path, 3, phase=3)
+    want = expected(tmp_path, openmetrics)
+    assert rendered(scrape, openmetrics) == want
+    assert 'g_all{pid="1",x="zero"} -0.0' in want
+    assert rendered(scrape, openmetrics) == want  # nothing written since
+    # The other format from the same reader.
+    assert rendered(scrape, not openmetrics) == expected(tmp_path, not openmetrics)
+
+
+def test_a_gauge_gone_from_zero_to_negative_zero_is_rendered_again(tmp_path: Path) -> None:
+    write(tmp_path, 3)  # workers without a NaN, which is never equal to the last one
+    write(tmp_path, 4)
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    write(tmp_path, 4, phase="zero")  # the only change
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    assert 'g_all{pid="4",x="zero"} -0.0' in rendered(scrape, False)
+
+
+def test_a_file_that_outgrows_its_mapping_is_mapped_again(tmp_path: Path) -> None:
+    write(tmp_path, 1)
+    write(tmp_path, 2)
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    size = (tmp_path / "histogram_1.db").stat().st_size
+    write(tmp_path, 1, phase="big")
+    assert (tmp_path / "histogram_1.db").stat().st_size > size
+    assert rendered(scrape, False) == expected(tmp_path, False)
+
+
+def test_files_beyond_those_kept_mapped_are_read_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocess, "_KEPT_MAPPED", 2)
+    for pid in (1, 2, 3):
+        write(tmp_path, pid)
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    write(tmp_path, 3, phase=2)
+    write(tmp_path, 1, phase=3)
+    assert rendered(scrape, False) == expected(tmp_path, False)
+
+
+def test_a_file_written_anew_under_the_same_name_is_parsed_anew(tmp_path: Path) -> None:
+    write(tmp_path, 1)
+    write(tmp_path, 2, phase=2)
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert rendered(scrape, False) == expected(tmp_path, False)
+    (tmp_path / "histogram_2.db").unlink()
+    (tmp_path / "counter_2.db").unlink()
+    write(tmp_path, 2)  # fewer series than before, in new files
+    assert rendered(scrape, False) == expected(tmp_path, False)
 
 
 def test_what_it_does_not_know_is_left_to_prometheus_client(tmp_path: Path) -> None:
