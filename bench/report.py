@@ -21,7 +21,9 @@ ENDPOINTS = ("trivial", "sqlite", "postgresql")
 VARIANTS = ("bare", "generated", "stack", "previous")
 # Variants of the generated service with one part switched off (bench/run.py).
 DECOMPOSITION = ("no export", "no tracing", "no access log")
-TARGETS = {"trivial": 0.75, "sqlite": 0.90, "postgresql": 0.90}
+TARGETS = {"trivial": 0.60, "sqlite": 0.90, "postgresql": 0.90}
+STACK_TARGET = 2.0  # generated x the usual stack
+SCRAPE_TARGET_MS, FIRST_SCRAPE_TARGET_MS = 50, 200
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, float]]:
@@ -48,7 +50,7 @@ def plot(table: dict[tuple[str, str, str], dict[str, float]], frameworks: list[s
     fig, axes = plt.subplots(1, len(frameworks), figsize=(4.5 * len(frameworks), 4), squeeze=False)
     for axis, framework in zip(axes[0], frameworks, strict=True):
         positions = range(len(ENDPOINTS))
-        highest = 1.6  # the 1.5 x stack target stays in view
+        highest = STACK_TARGET + 0.1  # the stack target stays in view
         for offset, (versus, colour) in enumerate((("bare", "#4c78a8"), ("stack", "#f58518"))):
             ratios = [
                 table[(framework, e, "generated")]["rps"] / table[(framework, e, versus)]["rps"]
@@ -64,7 +66,7 @@ def plot(table: dict[tuple[str, str, str], dict[str, float]], frameworks: list[s
             )
         for p, endpoint in zip(positions, ENDPOINTS, strict=True):
             axis.hlines(TARGETS[endpoint], p - 0.2, p + 0.2, colors="black", linestyles="dashed")
-        axis.axhline(1.5, color="#f58518", linestyle=":", linewidth=1)
+        axis.axhline(STACK_TARGET, color="#f58518", linestyle=":", linewidth=1)
         axis.set_ylim(0, highest * 1.1)
         axis.set_xticks([p + 0.19 for p in positions], ENDPOINTS)
         axis.set_title(framework)
@@ -96,6 +98,7 @@ def where_the_time_goes(
         "| Framework | Endpoint | bare µs | generated µs | overhead µs | span export | spans | access line | rest |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    decomposed = len(lines)
     for framework in frameworks:
         for endpoint in ENDPOINTS:
             keys = [(framework, endpoint, v) for v in ("bare", "generated", *DECOMPOSITION)]
@@ -111,6 +114,8 @@ def where_the_time_goes(
                 f"{us['generated'] - us['bare']:.0f} | {export:.0f} | {spans:.0f} | "
                 f"{access:.0f} | {rest:.0f} |"
             )
+    if len(lines) == decomposed:  # run without --decompose: the profile below splits the cost
+        lines = []
     lines.append("")
     if previous:
         lines += [
@@ -280,6 +285,9 @@ def main() -> int:
         "  to CPU 0 and wrk to CPU 1 with `taskset`.",
         "- Endpoints: `GET /` (trivial, touches nothing) and `GET /api/items/42` on SQLite",
         "  and on a local PostgreSQL 15.",
+        f"- This run took {data.get('elapsed_s', 0) / 60:.1f} minutes (`python -m bench.run`),",
+        "  the profile below one or two more. `make bench BENCH_ARGS=--quick` (one repeat",
+        "  of 3 s, one cold start) checks the harness and gives rough ratios.",
         "",
         "## Machine",
         "",
@@ -328,18 +336,23 @@ def main() -> int:
             )
             versus_stack = generated / table[(framework, endpoint, "stack")]["rps"]
             lines.append(
-                f"| {framework} | {endpoint}: ≥ 1.5 x stack | {versus_stack:.2f} | "
-                f"{'yes' if versus_stack >= 1.5 else 'no'} |"
+                f"| {framework} | {endpoint}: ≥ {STACK_TARGET:g} x stack | {versus_stack:.2f} | "
+                f"{'yes' if versus_stack >= STACK_TARGET else 'no'} |"
             )
         starts = data["cold_start_s"][framework]
         cold = statistics.median(starts["generated"]) / statistics.median(starts["bare"])
         lines.append(
             f"| {framework} | cold start ≤ 1.5 x bare | {cold:.2f} | {'yes' if cold <= 1.5 else 'no'} |"
         )
-        scrape = statistics.median(data["scrape_ms"][framework])
+        first, *later = data["scrape_ms"][framework]
+        scrape = statistics.median(later)
         lines.append(
-            f"| {framework} | one scrape, 4 workers, ≤ 50 ms | {scrape:.1f} ms | "
-            f"{'yes' if scrape <= 50 else 'no'} |"
+            f"| {framework} | one scrape, 4 workers, ≤ {SCRAPE_TARGET_MS} ms | {scrape:.1f} ms | "
+            f"{'yes' if scrape <= SCRAPE_TARGET_MS else 'no'} |"
+        )
+        lines.append(
+            f"| {framework} | the first scrape, ≤ {FIRST_SCRAPE_TARGET_MS} ms | {first:.1f} ms | "
+            f"{'yes' if first <= FIRST_SCRAPE_TARGET_MS else 'no'} |"
         )
     lines += [
         "",

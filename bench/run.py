@@ -447,7 +447,11 @@ def bench_framework(
         env = project.env(**common, DATABASE_URL=url)
         for repeat in range(args.repeats):
             order = variants(
-                framework, project, env, previous, decompose=endpoint in DECOMPOSED_ENDPOINTS
+                framework,
+                project,
+                env,
+                previous,
+                decompose=args.decompose and endpoint in DECOMPOSED_ENDPOINTS,
             )
             for variant in order:
                 if variant.name == "previous" and url == sqlite_url:
@@ -547,12 +551,17 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--connections", type=int, default=0, help="default: per framework")
-    parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--cold-starts", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 repeat of 3 s: checks the harness")
+    parser.add_argument(
+        "--decompose",
+        action="store_true",
+        help="also run the generated service with export, tracing, access line off (slow)",
+    )
     parser.add_argument(
         "--previous",
         default="",
@@ -570,6 +579,7 @@ def main() -> int:
         # The OTLP sink in this process shares wrk's CPU, not the server's.
         os.sched_setaffinity(0, {1})
     results = Results(machine=machine())
+    began = time.monotonic()
     sink = DiscardingSink()
     postgres = PostgresServer()
     try:
@@ -578,6 +588,7 @@ def main() -> int:
             # After each framework, so a failure later keeps what was measured.
             payload = asdict(results)
             payload["settings"] = {k: v for k, v in vars(args).items()}
+            payload["elapsed_s"] = time.monotonic() - began
             RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     finally:
         postgres.close()
