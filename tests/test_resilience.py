@@ -420,6 +420,12 @@ def test_a_connection_given_back_moments_ago_is_reused_unchecked(
 # --- 4. Pool exhaustion ------------------------------------------------------------
 
 
+# With a second per round trip, a request holds its connection past
+# DB_POOL_TIMEOUT however few round trips it makes; opening a connection takes
+# three of them, which DB_CONNECT_TIMEOUT must allow.
+SLOW_ROUND_TRIP, SLOW_CONNECT = 1.0, 10
+
+
 def exhaust_pool(
     pg: PgService, postgres: PostgresServer, requests: int, item_id: int
 ) -> tuple[list[Outcome], int, float]:
@@ -429,7 +435,7 @@ def exhaust_pool(
     wait_until_pool_idle(service)
     timeouts = "db_client_connection_timeouts_total"
     before = value(call(service, "GET", "/metrics").body, timeouts)
-    pg.proxy.set_mode("pass", latency=0.5)  # every query now takes seconds
+    pg.proxy.set_mode("pass", latency=SLOW_ROUND_TRIP)
     with postgres.sampling(pg.database) as connections:
         outcomes = concurrently(requests, lambda _: call(service, "GET", f"/api/items/{item_id}"))
     pg.proxy.set_mode("pass", latency=0.0)
@@ -442,7 +448,10 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
 ) -> None:
     size, overflow, pool_timeout, extra = 2, 1, 1.0, 3
     pg = pg_boot(
-        DB_POOL_SIZE=str(size), DB_MAX_OVERFLOW=str(overflow), DB_POOL_TIMEOUT=str(pool_timeout)
+        DB_POOL_SIZE=str(size),
+        DB_MAX_OVERFLOW=str(overflow),
+        DB_POOL_TIMEOUT=str(pool_timeout),
+        DB_CONNECT_TIMEOUT=str(SLOW_CONNECT),
     )
     service = pg.service
     (item_id,) = seed(service)
@@ -538,6 +547,7 @@ def test_each_worker_has_its_own_bounded_pool(
         DB_POOL_SIZE=str(size),
         DB_MAX_OVERFLOW=str(overflow),
         DB_POOL_TIMEOUT=str(pool_timeout),
+        DB_CONNECT_TIMEOUT=str(SLOW_CONNECT),
     )
     service = pg.service
     (item_id,) = seed(service)
@@ -545,7 +555,7 @@ def test_each_worker_has_its_own_bounded_pool(
     wait_until_pool_idle(service)
     timeouts = "db_client_connection_timeouts_total"
     before = value(call(service, "GET", "/metrics").body, timeouts)
-    pg.proxy.set_mode("pass", latency=0.5)
+    pg.proxy.set_mode("pass", latency=SLOW_ROUND_TRIP)
     with (
         postgres.sampling(pg.database) as sampled,
         concurrent.futures.ThreadPoolExecutor(max_workers=len(connections)) as threads,

@@ -152,6 +152,7 @@ def test_an_exhausted_pool_answers_the_excess_with_503_in_time(
         DB_POOL_SIZE=str(size),
         DB_MAX_OVERFLOW=str(overflow),
         DB_POOL_TIMEOUT=str(pool_timeout),
+        DB_CONNECT_TIMEOUT="10",  # opening one takes three slow round trips
         MAX_IN_FLIGHT="8",
         WEB_THREADS="10",
     )
@@ -159,7 +160,9 @@ def test_an_exhausted_pool_answers_the_excess_with_503_in_time(
     item = create_item(service)
     timeouts = 'db_client_connection_timeouts_total{db_client_connection_pool_name="default"}'
     before = metric(service, timeouts)
-    deployed.proxy.set_mode("pass", latency=0.5)
+    deployed.proxy.set_mode(
+        "pass", latency=1.0
+    )  # a request holds its connection past DB_POOL_TIMEOUT
     requests = size + overflow + extra
     with (
         postgres.sampling(deployed.database) as connections,
