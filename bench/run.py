@@ -51,6 +51,7 @@ ITEM_PATH = "/api/items/42"  # a seeded item: the database endpoint
 STACK_PACKAGES = {
     "fastapi": [
         "prometheus-fastapi-instrumentator>=7",
+        "asgi-correlation-id>=4",  # the generated service no longer installs it
         "opentelemetry-instrumentation-fastapi",
         "opentelemetry-instrumentation-sqlalchemy",
     ],
