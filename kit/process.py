@@ -159,9 +159,14 @@ class Service:
         return f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
 
     def log_lines(self) -> list[dict[str, Any]]:
-        """Every stdout line, parsed; a line that is not a JSON object fails the test."""
+        """Every whole stdout line, parsed; a line that is not a JSON object fails
+        the test. A last line not yet ended by its newline is still being written
+        (a reader can see a write half done) and waits for the next call."""
         records = []
-        for number, line in enumerate(self.stdout_text().splitlines(), 1):
+        text = self.stdout_text()
+        if self.process.poll() is None:
+            text = text[: text.rfind("\n") + 1]
+        for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:

@@ -1,4 +1,5 @@
-"""Session fixtures: each framework is rendered, installed and booted once, then shared.
+"""Session fixtures: each framework is rendered and installed once for the whole
+run, and booted once per xdist worker, then shared.
 
 Tests that need a service of their own (signals, other settings) call
 ``boot`` with the shared installed project; nothing is installed twice.
@@ -6,8 +7,13 @@ Tests that need a service of their own (signals, other settings) call
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +23,6 @@ from kit.postgres import PROGRAMS, PostgresServer
 from kit.project import Project, Service
 from kit.render import FRAMEWORKS, SKIP_LOCK
 from kit.system import require
-from kit.update import KitRevisions
 
 # Exported spans arrive within a fraction of a second instead of the SDK's 5 s.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
@@ -30,16 +35,18 @@ Boot = Callable[..., Service]
 os.environ.setdefault(SKIP_LOCK, "1")
 
 
+# First: xdist reads the groups in a hook of its own, registered before this file.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # With pytest-xdist's --dist loadgroup, one worker takes all of a
-    # framework's tests, so each framework is rendered and installed once.
-    # The render matrix (tests/test_matrix.py) installs its own environment per
-    # framework: a group of its own, which another worker may take meanwhile.
+    # The render matrix (tests/test_matrix.py) installs an environment per
+    # framework and shares one mypy cache: with pytest-xdist's --dist
+    # loadgroup, one worker takes all of a framework's matrix tests. The other
+    # tests spread over every worker; the projects they share are installed
+    # once for all workers (``project``).
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if "framework" in params:
-            matrix = "matrix-" if item.get_closest_marker("matrix") else ""
-            item.add_marker(pytest.mark.xdist_group(matrix + params["framework"]))
+        if "framework" in params and item.get_closest_marker("matrix"):
+            item.add_marker(pytest.mark.xdist_group("matrix-" + params["framework"]))
 
 
 @pytest.fixture(scope="session", params=FRAMEWORKS)
@@ -47,26 +54,46 @@ def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def kit_revisions(tmp_path_factory: pytest.TempPathFactory) -> KitRevisions:
-    """A git repository of the kit: an older kit, then this one (kit/update.py)."""
-    return update.kit_revisions(tmp_path_factory.mktemp("kit-revisions"))
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Held by one process at a time: the first xdist worker to get here does the
+    work, the others wait for it and take its result."""
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
-def project(
-    framework: str, kit_revisions: KitRevisions, tmp_path_factory: pytest.TempPathFactory
-) -> Project:
+def project(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The framework's template with default answers, as a team has it: generated
     from an older kit, changed (its own route, an edit of the example), updated
-    to this kit with cruft, and installed with uv. Every tier tests this project;
-    tests/test_update.py proves the update touched only the kit's files."""
-    path = update.create(kit_revisions, framework, tmp_path_factory.mktemp(f"{framework}-render"))
-    edits = update.edit(path, framework)
-    report = update.update(path, kit_revisions)
-    installed = Project(framework, path, user_edits=edits, update_report=report)
-    installed.install()
-    return installed
+    to this kit with cruft (kit/update.py), and installed with uv. Every tier
+    tests this project, made once for all xdist workers (the workers' base
+    directories share a parent); tests/test_update.py proves the update touched
+    only the kit's files."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / f"{framework}-project"
+    made = root / "made.json"
+    with _exclusive(shared / f"{framework}-project.lock"):
+        if not made.exists():
+            revisions = update.kit_revisions(root / "kit-revisions")
+            path = update.create(revisions, framework, root / "render")
+            edits = update.edit(path, framework)
+            report = update.update(path, revisions)
+            Project(framework, path).install()
+            record = {"path": str(path), "edits": [asdict(e) for e in edits], "report": report}
+            made.write_text(json.dumps(record))
+    record = json.loads(made.read_text())
+    return Project(
+        framework,
+        Path(record["path"]),
+        user_edits=[update.UserEdit(**edit) for edit in record["edits"]],
+        update_report=record["report"],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -650,26 +650,28 @@ def test_prometheusrule_holds_the_groups_promtool_tests(
     generated: Path, manifests: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     """The groups of the overlays' PrometheusRule are those of grafana/rules/, parsed
-    and equal, and pass the project's promtool unit tests when loaded alone."""
-    rules = generated / "grafana/rules"
-    groups = [group for name in RULE_FILES for group in load_yaml(rules / name)["groups"]]
+    and equal; with the default answers they are the kit's copy, whose promtool
+    unit tests tests/test_rules.py runs; and promtool takes them as one file."""
+    groups = [
+        group
+        for name in RULE_FILES
+        for group in load_yaml(generated / "grafana/rules" / name)["groups"]
+    ]
+    kits = [
+        group
+        for name in RULE_FILES
+        for group in load_yaml(KIT_ROOT / "grafana/rules" / name)["groups"]
+    ]
+    assert groups == kits
     for objects in manifests.values():
         assert one(objects, "PrometheusRule")["spec"]["groups"] == groups
     (tmp_path / "operator.yml").write_text(
         yaml.safe_dump({"groups": one(manifests["production"], "PrometheusRule")["spec"]["groups"]})
     )
-    tests = []
-    for path in sorted(rules.glob("tests/*.yml")):
-        unit = load_yaml(path)
-        assert unit["rule_files"] == [f"../{name}" for name in RULE_FILES], path
-        tests.append(tmp_path / path.name)
-        tests[-1].write_text(yaml.safe_dump({**unit, "rule_files": ["operator.yml"]}))
     promtool = require("promtool")["promtool"]
     checked = run(promtool, "check", "rules", str(tmp_path / "operator.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    result = run(promtool, "test", "rules", *map(str, tests), cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(tests) == 2
+    assert f"SUCCESS: {sum(len(group['rules']) for group in groups)} rules found" in checked.stdout
 
 
 @render_tier
