@@ -13,7 +13,7 @@ DEMO := $(CURDIR)/.demo
 # The tests and the demo run uv by name, so a bootstrapped uv must be on PATH too.
 export PATH := $(patsubst %/,%,$(dir $(UV))):$(PATH)
 
-.PHONY: demo test bench resilience-report lint clean
+.PHONY: demo test bench bench-quick resilience-report lint clean
 
 # Render the $(FRAMEWORK) template with default answers and serve it on SQLite.
 demo: .venv/.synced
@@ -44,6 +44,13 @@ bench: .venv/.synced
 	$(UV) run --no-sync --group bench python -m bench.run $(BENCH_ARGS)
 	$(UV) run --group bench python -m bench.profile
 	$(UV) run --group bench python -m bench.report
+
+# The quick mode: one short repeat of every cell (bench/quick.json), then whether
+# its ratios agree with the full run's (bench/results.json); about 3 minutes.
+bench-quick: .venv/.synced
+	$(UV) run --no-sync python -m kit.system wrk
+	$(UV) run --no-sync --group bench python -m bench.run --quick $(BENCH_ARGS)
+	$(UV) run --no-sync --group bench python -m bench.agree
 
 # docs/resilience.md from one run of the resilience tier.
 resilience-report: .venv/.synced

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import agree
 from bench.run import ITEM_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,9 +286,11 @@ def main() -> int:
         "  to CPU 0 and wrk to CPU 1 with `taskset`.",
         "- Endpoints: `GET /` (trivial, touches nothing) and `GET /api/items/42` on SQLite",
         "  and on a local PostgreSQL 15.",
+        "- Each variant is started once per database and serves that database's endpoints",
+        "  through every repeat (a start per run was a third of the benchmark's time).",
         f"- This run took {data.get('elapsed_s', 0) / 60:.1f} minutes (`python -m bench.run`),",
-        "  the profile below one or two more. `make bench BENCH_ARGS=--quick` (one repeat",
-        "  of 3 s, one cold start) checks the harness and gives rough ratios.",
+        "  the profile below one or two more. `make bench-quick` is the quick mode (see",
+        "  *Quick mode* at the end).",
         "",
         "## Machine",
         "",
@@ -395,6 +398,8 @@ def main() -> int:
     lines += ["", "![Throughput ratios](performance.png)", ""]
     if PROFILE.exists():
         lines += the_profile(json.loads(PROFILE.read_text()), frameworks)
+    if agree.QUICK.exists():
+        lines += ["## Quick mode", "", *agree.table(data, json.loads(agree.QUICK.read_text())), ""]
     if NOTES.exists():
         lines += [NOTES.read_text()]
     DOC.write_text("\n".join(lines))

@@ -7,8 +7,8 @@ server settings, and the usual library stack. wrk drives each on a trivial
 endpoint (``GET /``) and a database read (``GET /api/items/{item_id}``) on
 SQLite and PostgreSQL. The server is pinned to one CPU and wrk to the other.
 
-    make bench                      # everything, a few minutes per framework
-    make bench BENCH_ARGS="--quick" # one short repeat, to check the harness
+    make bench        # everything, a few minutes per framework: bench/results.json
+    make bench-quick  # one short repeat of each cell: bench/quick.json, and how it agrees
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from kit.render import FRAMEWORKS, render  # noqa: E402
 APPS = ROOT / "bench" / "apps"
 WORK = ROOT / ".bench"
 RESULTS = ROOT / "bench" / "results.json"
+QUICK = ROOT / "bench" / "quick.json"
 SEED_ITEMS = 100
 ITEM_PATH = "/api/items/42"  # a seeded item: the database endpoint
 
@@ -497,6 +498,8 @@ def bench_framework(
             starts.setdefault(variant.name, []).append(server.ready_after)
             server.stop()
     results.cold_start_s[framework] = starts
+    if args.quick:
+        return
     results.scrape_ms[framework] = scrape_timings(project, env)
     if previous is not None:
         results.previous_scrape_ms[framework] = scrape_timings(
@@ -564,7 +567,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--connections", type=int, default=0, help="default: per framework")
     parser.add_argument("--cold-starts", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="1 repeat of 3 s: checks the harness")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 repeat of 2 s, 1 cold start, no scrape, into bench/quick.json (bench.agree)",
+    )
     parser.add_argument(
         "--decompose",
         action="store_true",
@@ -577,7 +584,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.repeats, args.cold_starts = 3.0, 1.0, 1, 1
+        args.duration, args.warmup, args.repeats, args.cold_starts = 2.0, 1.0, 1, 1
+    output = QUICK if args.quick else RESULTS
     if not shutil.which("wrk"):
         print("wrk is missing: install it (apt-get install wrk)", file=sys.stderr)
         return 1
@@ -597,10 +605,10 @@ def main() -> int:
             payload = asdict(results)
             payload["settings"] = {k: v for k, v in vars(args).items()}
             payload["elapsed_s"] = time.monotonic() - began
-            RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+            output.write_text(json.dumps(payload, indent=2) + "\n")
     finally:
         postgres.close()
-    print(f"wrote {RESULTS.relative_to(ROOT)}; `python -m bench.report` writes docs/performance.md")
+    print(f"wrote {output.relative_to(ROOT)}; `python -m bench.report` writes docs/performance.md")
     return 0
 
 

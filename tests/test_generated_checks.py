@@ -1,7 +1,15 @@
 """A generated project passes its own checks out of the box (its `make test`,
-`make lint` and `make typecheck`), also on the oldest Python it allows with the
-lowest dependency versions it allows; its dependencies' module names are
-refused as package names (contract section 1)."""
+`make lint` and `make typecheck`); `make test` runs on the oldest Python the
+project allows with the lowest dependency versions it allows, resilience tests
+included; its dependencies' module names are refused as package names
+(contract section 1).
+
+The same tests with the latest versions run elsewhere, once each: against
+PostgreSQL as the generated pipeline runs them (tests/test_deploy.py), on
+SQLite for each other answer set (tests/test_matrix.py) and after the example's
+deletion (below); the behaviour the resilience tests check, in the kit's own
+resilience tier (tests/test_resilience.py).
+"""
 
 from __future__ import annotations
 
@@ -42,20 +50,6 @@ def assert_all_passed(out: str) -> None:
     """pytest's closing line says only "passed" (the lines before may quote anything)."""
     (summary,) = re.findall(r"^=+ (.*) in [\d.]+s(?: \(.*\))? =+$", out, re.MULTILINE)[-1:]
     assert re.fullmatch(r"\d+ passed(, \d+ warnings?)?", summary), summary
-
-
-def test_make_test_passes(project: Project, tmp_path: Path) -> None:
-    # With PostgreSQL's server programs here, the project's resilience tests
-    # run: each one must have passed, not been skipped.
-    require(*PROGRAMS)
-    report = tmp_path / "report.xml"
-    out = make(project, "test", PYTEST_ADDOPTS=f"--junitxml={report}")
-    assert_all_passed(out)
-    found = outcomes(report)
-    assert "skipped" not in found.values(), found
-    resilience = {name: outcome for name, outcome in found.items() if ".resilience." in name}
-    assert len(resilience) >= 4, resilience
-    assert set(resilience.values()) == {"passed"}, resilience
 
 
 def test_make_lint_passes(project: Project) -> None:
@@ -121,7 +115,7 @@ def _floor(requires_python: str) -> Version:
     return floor
 
 
-def test_own_tests_pass_on_the_oldest_python_with_the_lowest_dependencies(
+def test_make_test_passes_on_the_oldest_python_with_the_lowest_dependencies(
     project: Project, tmp_path: Path
 ) -> None:
     """requires-python and every lower bound in pyproject.toml are true."""
@@ -158,8 +152,17 @@ def test_own_tests_pass_on_the_oldest_python_with_the_lowest_dependencies(
     missing = top_level_modules(copy.path / ".venv", copy.package) - DEPENDENCY_MODULES
     assert not missing, f"not refused as package names: {sorted(missing)}"
 
-    out = make(copy, "test", **lowest)
+    # With PostgreSQL's server programs here, the project's resilience tests
+    # run: each one must have passed, not been skipped.
+    require(*PROGRAMS)
+    report = tmp_path / "report.xml"
+    out = make(copy, "test", PYTEST_ADDOPTS=f"--junitxml={report}", **lowest)
     assert_all_passed(out)
+    found = outcomes(report)
+    assert "skipped" not in found.values(), found
+    resilience = {name: outcome for name, outcome in found.items() if ".resilience." in name}
+    assert len(resilience) >= 4, resilience
+    assert set(resilience.values()) == {"passed"}, resilience
 
 
 def test_the_example_can_be_deleted_and_nothing_else_breaks(
