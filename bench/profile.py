@@ -309,7 +309,7 @@ def scrape_size(port: int) -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
     if not shutil.which("py-spy"):
         print("py-spy is missing: it comes with the bench dependency group", file=sys.stderr)
