@@ -444,8 +444,8 @@ def bench_framework(
     seed_postgres(postgres, database)
 
     # Each variant is started once per database and serves that database's
-    # endpoints through every repeat: a start (one to three seconds) per run
-    # was a third of the benchmark's time. An idle server costs its neighbours
+    # endpoints through every repeat: a start (one to three seconds) and a stop
+    # per run were 81 of them. An idle server costs its neighbours
     # next to nothing. A server is warmed up on an endpoint before its first
     # run there; its later repeats find it warm.
     databases = [
