@@ -121,6 +121,7 @@ def mark(service: Service) -> Mark:
 def lines_since(service: Service, since: Mark) -> list[dict[str, Any]]:
     service.log_lines()  # every stdout line is one JSON object, or this fails
     text = service.stdout_text()[since.offset :]
+    text = text[: text.rfind("\n") + 1]  # a last line still being written waits
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
