@@ -511,19 +511,23 @@ def worker_connections(service: Service, per_worker: int) -> list[http.client.HT
 
 def _owner(port: int, client_port: int, workers: set[int]) -> int:
     """The worker holding the server side of the connection from ``client_port``."""
+    # A set: the kernel can list a socket twice while others come and go as the
+    # table is read; inode 0 is a connection no process holds (TIME_WAIT).
     with open("/proc/net/tcp") as table:
         next(table)
-        inodes = [
+        inodes = {
             fields[9]
             for fields in (line.split() for line in table)
             if int(fields[1].rsplit(":", 1)[1], 16) == port
             and int(fields[2].rsplit(":", 1)[1], 16) == client_port
-        ]
+            and fields[9] != "0"
+        }
     assert len(inodes) == 1, inodes
+    (inode,) = inodes
     for pid in workers:
         for fd in os.listdir(f"/proc/{pid}/fd"):
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inodes[0]}]":
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
                     return pid
     raise AssertionError(f"no worker holds the connection from port {client_port}")
 
