@@ -5,8 +5,8 @@ cell. The full run (``bench/results.json``, the source of docs/performance.md)
 has several repeats, each variant's run next to the others' in time, so each
 repeat gives its own ratio (generated / bare, generated / stack); their lowest
 and highest are the full run's measured spread. The quick ratio agrees when it
-lies within that spread, widened by the quick run's own one-sample noise
-(``TOLERANCE``, the median spread of the full run's cells).
+lies within that spread, widened for the quick run's own one-sample noise
+by the median of the full run's spreads, each relative to its cell's median.
 
     .venv/bin/python -m bench.agree     # prints the table, exit 1 when a cell disagrees
 """
@@ -16,13 +16,11 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-FULL = ROOT / "bench" / "results.json"
-QUICK = ROOT / "bench" / "quick.json"
-ENDPOINTS = ("trivial", "sqlite", "postgresql")
+from bench.run import ENDPOINTS, QUICK, ROOT
+from bench.run import RESULTS as FULL
+
 AGAINST = ("bare", "stack")
 
 Rates = dict[tuple[str, str, str], dict[int, float]]

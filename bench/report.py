@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import agree
-from bench.run import ITEM_PATH
+from bench.run import ENDPOINTS, ITEM_PATH, QUICK
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -18,7 +18,6 @@ PROFILE = ROOT / "bench" / "profile.json"
 NOTES = ROOT / "bench" / "notes.md"
 DOC = ROOT / "docs" / "performance.md"
 PLOT = ROOT / "docs" / "performance.png"
-ENDPOINTS = ("trivial", "sqlite", "postgresql")
 VARIANTS = ("bare", "generated", "stack", "previous")
 # Variants of the generated service with one part switched off (bench/run.py).
 DECOMPOSITION = ("no export", "no tracing", "no access log")
@@ -398,8 +397,8 @@ def main() -> int:
     lines += ["", "![Throughput ratios](performance.png)", ""]
     if PROFILE.exists():
         lines += the_profile(json.loads(PROFILE.read_text()), frameworks)
-    if agree.QUICK.exists():
-        lines += ["## Quick mode", "", *agree.table(data, json.loads(agree.QUICK.read_text())), ""]
+    if QUICK.exists():
+        lines += ["## Quick mode", "", *agree.table(data, json.loads(QUICK.read_text())), ""]
     if NOTES.exists():
         lines += [NOTES.read_text()]
     DOC.write_text("\n".join(lines))

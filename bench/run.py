@@ -45,6 +45,7 @@ APPS = ROOT / "bench" / "apps"
 WORK = ROOT / ".bench"
 RESULTS = ROOT / "bench" / "results.json"
 QUICK = ROOT / "bench" / "quick.json"
+ENDPOINTS = ("trivial", "sqlite", "postgresql")  # each framework's, in the tables' order
 SEED_ITEMS = 100
 ITEM_PATH = "/api/items/42"  # a seeded item: the database endpoint
 

@@ -91,9 +91,9 @@ def promtool() -> str:
 
 @dataclass
 class Mark:
-    """Where the service's output and 5xx count stood before a case."""
+    """Where the service's output (its whole lines) and 5xx count stood before a case."""
 
-    offset: int
+    lines: int
     server_errors: float
 
 
@@ -114,15 +114,12 @@ def scrape(service: Service) -> str:
 
 def mark(service: Service) -> Mark:
     time.sleep(0.05)  # late lines of the test before (one that failed early) fall before the mark
-    text = service.stdout_text()
-    return Mark(text.rfind("\n") + 1, server_errors(scrape(service)))
+    return Mark(len(service.log_lines()), server_errors(scrape(service)))
 
 
 def lines_since(service: Service, since: Mark) -> list[dict[str, Any]]:
-    service.log_lines()  # every stdout line is one JSON object, or this fails
-    text = service.stdout_text()[since.offset :]
-    text = text[: text.rfind("\n") + 1]  # a last line still being written waits
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # Every stdout line is one JSON object, or this fails.
+    return service.log_lines()[since.lines :]
 
 
 def assert_unharmed(service: Service, since: Mark, promtool: str) -> None:

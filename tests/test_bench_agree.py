@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import agree
+from bench.run import ENDPOINTS
 
 
 def results(rates: dict[tuple[str, str], list[float]], **settings: Any) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def results(rates: dict[tuple[str, str], list[float]], **settings: Any) -> dict[
 
 def full_run() -> dict[str, Any]:
     rates: dict[tuple[str, str], list[float]] = {}
-    for endpoint in agree.ENDPOINTS:
+    for endpoint in ENDPOINTS:
         # generated / bare: 0.45, 0.50, 0.55; generated / stack: 2.0 each time.
         rates[(endpoint, "bare")] = [1000.0, 1000.0, 1000.0]
         rates[(endpoint, "generated")] = [450.0, 500.0, 550.0]
@@ -29,7 +30,7 @@ def full_run() -> dict[str, Any]:
 
 def quick_run(generated: float, stack: float = 250.0) -> dict[str, Any]:
     rates = {}
-    for endpoint in agree.ENDPOINTS:
+    for endpoint in ENDPOINTS:
         rates[(endpoint, "bare")] = [1000.0]
         rates[(endpoint, "generated")] = [generated]
         rates[(endpoint, "stack")] = [stack]
