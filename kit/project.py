@@ -62,12 +62,24 @@ class Project:
         return self.path / ".venv" / "bin"
 
     def install(self, locked: bool = False) -> None:
-        """``uv sync``; ``locked``, from the project's uv.lock as it is (stale fails)."""
+        """``uv sync``; ``locked``, from the project's uv.lock as it is (stale fails).
+
+        Compiled to bytecode as the image's build does (UV_COMPILE_BYTECODE):
+        with PYTHONDONTWRITEBYTECODE set, every boot would compile every import
+        again (a Django worker's imports took 2.5-2.9 s instead of 0.9-1.2 s)."""
         python = interpreter_for(self.path)
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
         env.pop("VIRTUAL_ENV", None)
         subprocess.run(
-            ["uv", "sync", "--python", python, "--quiet", *(["--locked"] if locked else [])],
+            [
+                "uv",
+                "sync",
+                "--python",
+                python,
+                "--quiet",
+                "--compile-bytecode",
+                *(["--locked"] if locked else []),
+            ],
             cwd=self.path,
             env=env,
             check=True,

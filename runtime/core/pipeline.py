@@ -22,7 +22,6 @@ from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
 import structlog
-from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter
 
 from .config import PACKAGE, Settings
@@ -211,7 +210,7 @@ class Exchange:
         error_type = (self.error_type or "internal_error") if status >= 500 else ""
         try:
             self.span.finish(self.method, self.route, status, error_type)
-            context = trace.get_current_span().get_span_context()
+            context = self.span.span.get_span_context()
             trace_id = format(context.trace_id, "032x") if context.trace_flags.sampled else None
             observe_request(self.method, self.route, status, error_type, seconds, trace_id)
             access_log.info(

@@ -97,7 +97,13 @@ class Worker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
         super().init_process()
 
     def handle_request(self, req: Any, conn: Any) -> bool:
-        if req.version >= (1, 1) and not any(name == "HOST" for name, _ in req.headers):
+        host, declared = False, ""
+        for name, value in req.headers:
+            if name == "HOST":
+                host = True
+            elif name == "CONTENT-LENGTH" and not declared:
+                declared = value
+        if req.version >= (1, 1) and not host:
             # RFC 9112, section 3.2: an HTTP/1.1 request without Host is a 400,
             # answered as gunicorn answers its other malformed requests.
             raise InvalidHeader("HOST")
@@ -105,7 +111,6 @@ class Worker(_ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
         # gunicorn drops a connection whose unread body it cannot drain (it
         # gives up after 64 KiB): the 413 must say "Connection: close", or the
         # client's next request on that connection finds it gone.
-        declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
         if declared.isdigit() and int(declared) > self.max_body:
             req.force_close()
         elif isinstance(reader := getattr(req.body, "reader", None), ChunkedReader):

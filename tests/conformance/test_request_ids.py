@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -33,6 +35,8 @@ def test_unsafe_request_ids_are_replaced_and_never_logged(service: Service, valu
     generated = response.headers["x-request-id"]
     assert generated != value
     assert HEX32.match(generated)
+    new = uuid.UUID(hex=generated)  # a uuid4().hex, version and variant bits included
+    assert (new.version, new.variant) == (4, uuid.RFC_4122)
     assert response.json()["request_id"] == generated
     access_lines(service, generated)
     if len(value) > 3:
