@@ -15,6 +15,12 @@ import dj_database_url
 import django
 from django.conf import settings
 
+# The generated service's middleware that is not observability: Django's own.
+FRAMEWORK_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+)
+
 
 def build(
     apps: Sequence[str] = (),
@@ -22,7 +28,8 @@ def build(
     urls: Sequence[Any] = (),
     configured: Callable[[], None] = lambda: None,
 ) -> Callable[..., Any]:
-    """Configure Django, call ``configured`` (instrumentation), return the WSGI application."""
+    """Configure Django, call ``configured`` (instrumentation), return the WSGI
+    application; ``middleware`` (instrumentation) goes around the framework's own."""
     database = dj_database_url.parse(
         os.environ["DATABASE_URL"], conn_max_age=0, conn_health_checks=True
     )
@@ -34,7 +41,7 @@ def build(
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
         INSTALLED_APPS=["bench_items", *apps],
-        MIDDLEWARE=list(middleware),
+        MIDDLEWARE=[*middleware, *FRAMEWORK_MIDDLEWARE],
         DATABASES={"default": database},
         USE_TZ=True,
     )
@@ -54,7 +61,8 @@ def _routes() -> list[Any]:
     from bench_items.models import Item
     from django.db import connection
     from django.http import Http404, HttpRequest, JsonResponse
-    from django.urls import path
+    from django.urls import include, path
+    from django.views import View
 
     def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "ok"})
@@ -67,15 +75,18 @@ def _routes() -> list[Any]:
     def about(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"service": "bare", "version": "0"})
 
-    def get_item(request: HttpRequest, item_id: int) -> JsonResponse:
-        item = Item.objects.filter(pk=item_id).first()
-        if item is None:
-            raise Http404
-        return JsonResponse({"id": item.id, "name": item.name})
+    # The generated example's view and URLs, as written.
+    class ItemDetail(View):
+        def get(self, request: HttpRequest, item_id: int) -> JsonResponse:
+            item = Item.objects.filter(pk=item_id).first()
+            if item is None:
+                raise Http404
+            return JsonResponse({"id": item.pk, "name": item.name})
 
+    items = [path("items/<int:item_id>", ItemDetail.as_view(), name="item-detail")]
     return [
         path("healthz", healthz),
         path("ready", ready),
         path("", about),
-        path("api/items/<int:item_id>", get_item),
+        path("api/", include(items)),
     ]

@@ -1,13 +1,18 @@
-"""The bare Flask baseline: the generated service's endpoints, no instrumentation."""
+"""The bare Flask baseline: the generated service's endpoints, no instrumentation.
+
+Its example's endpoint as written: a blueprint under ``/api/items``, the
+request's session opened on first use and closed when the application
+context ends, ``session.get``.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from flask import Flask, abort
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from flask import Blueprint, Flask, abort, g
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
 class Base(DeclarativeBase):
@@ -51,10 +56,33 @@ def about() -> dict[str, str]:
     return {"service": "bare", "version": "0"}
 
 
-@app.get("/api/items/<int:item_id>")
+sessions = sessionmaker(engine, expire_on_commit=False)
+MAX_ID = 2**31 - 1
+
+
+def get_session() -> Session:
+    session: Session | None = g.get("db_session")
+    if session is None:
+        session = g.db_session = sessions()
+    return session
+
+
+@app.teardown_appcontext
+def close_session(_: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+items = Blueprint("items", __name__, url_prefix="/api/items")
+
+
+@items.get(f"/<int(min=1, max={MAX_ID}):item_id>")
 def get_item(item_id: int) -> dict[str, Any]:
-    with Session(engine) as session:
-        item = session.scalar(select(Item).where(Item.id == item_id))
-        if item is None:
-            abort(404)
-        return {"id": item.id, "name": item.name}
+    item = get_session().get(Item, item_id)
+    if item is None:
+        abort(404)
+    return {"id": item.id, "name": item.name}
+
+
+app.register_blueprint(items)
