@@ -1,6 +1,6 @@
 """The request pipeline (pipeline.py) as one pure ASGI layer, the outermost of
 the application: the request id on every response, load shedding, the body
-limit, and a JSON 500 for an exception nothing else answered."""
+limit, the JSON body rules, and a JSON 500 for an exception nothing else answered."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import Settings
+from .json_body import is_json_media_type, parse_json
 from .pipeline import Pipeline, error_body
 from .request_id import HEADER
 
@@ -35,13 +36,21 @@ SCOPE_HEADERS = ScopeHeaders()
 
 
 class PipelineMiddleware:
-    """``route_of(scope)`` names the route the framework matched ("" for none)."""
+    """``route_of(scope)`` names the route the framework matched ("" for none);
+    ``takes_json(scope)`` says whether that route takes a JSON body."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, route_of: Callable[[Scope], str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        route_of: Callable[[Scope], str],
+        takes_json: Callable[[Scope], bool],
+    ) -> None:
         self.app = app
         self.pipeline = Pipeline(settings)
         self.max_body = settings.max_request_body_bytes
         self.route_of = route_of
+        self.takes_json = takes_json
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +92,7 @@ class PipelineMiddleware:
                 await _send_error(send_with_id, *exchange.refusal)
             else:
                 try:
-                    await self.app(scope, self._limit_body(headers, receive), send_with_id)
+                    await self.app(scope, self._body_rules(scope, receive), send_with_id)
                 except Exception as exc:
                     exchange.fail(exc)
                     if not response_started:
@@ -92,29 +101,52 @@ class PipelineMiddleware:
         finally:
             exchange.finish(status)
 
-    def _limit_body(self, headers: RawHeaders, receive: Receive) -> Receive:
-        """A receive that fails with 413 once the body is known to be too large.
+    def _body_rules(self, scope: Scope, receive: Receive) -> Receive:
+        """A receive that holds the body to the contract (section 3) as the
+        endpoint reads it, after routing, so its refusals are answered by the
+        error handlers and counted under the route:
 
-        The check happens when the endpoint reads the body, after routing, so
-        the 413 is answered by the error handlers and counted under its route.
+        - 413 once the body is known to be larger than MAX_REQUEST_BODY_BYTES;
+        - on a route that takes JSON, once the whole body is here: 415 for
+          another media type (or none), and ``json.JSONDecodeError`` (400
+          ``invalid_json``) for anything but one JSON text in UTF-8.
+
+        Routes that read no body cost nothing here, unlike a dependency of
+        every route (FastAPI solved one for each request: 5.6% of ``GET /``).
         """
+        headers: RawHeaders = scope["headers"]
         limit = self.max_body
         declared = next((value for name, value in headers if name == b"content-length"), b"")
         too_large = declared.isdigit() and int(declared) > limit
         received = 0
+        json_route: bool | None = None  # decided at the first read: routing is done by then
+        chunks: list[bytes] = []
 
-        async def receive_within_limit() -> Message:
-            nonlocal received
+        async def receive_within_rules() -> Message:
+            nonlocal received, json_route
             if too_large:
                 raise HTTPException(status_code=413)
+            if json_route is None:
+                json_route = self.takes_json(scope)
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise HTTPException(status_code=413)
+            if message["type"] != "http.request":
+                return message
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                raise HTTPException(status_code=413)
+            if json_route:
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    content_type = next(
+                        (value for name, value in headers if name == b"content-type"), None
+                    )
+                    if not is_json_media_type(content_type and content_type.decode("latin-1")):
+                        raise HTTPException(status_code=415)
+                    parse_json(b"".join(chunks))
             return message
 
-        return receive_within_limit
+        return receive_within_rules
 
 
 async def _send_error(

@@ -1,28 +1,24 @@
 """The FastAPI application the service's own routers join: logging, tracing,
-the request pipeline, the error handlers, the service's own routes, the JSON
-body rules, an OpenAPI document that names the contract's errors, and a
+the request pipeline (with the JSON body rules), the error handlers, the
+service's own routes, an OpenAPI document that names the contract's errors, and a
 lifespan that makes the database, the background-task tracker and the HTTP
 client for other services, and closes them in order."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import fastapi.routing
 import httpx2
-from fastapi import Depends, FastAPI, Request, params
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
+from fastapi import Depends, FastAPI, Request
 
 from . import handlers, middleware, openapi, probes
 from .config import get_settings
 from .database import Database
 from .http_client import new_client
-from .json_body import is_json_media_type, parse_json
 from .logging import configure_logging, get_logger
 from .metrics import init_failure_series
 from .pipeline import EXEMPT_PATHS
@@ -33,28 +29,6 @@ from .tracing import configure_tracing, shutdown_tracing
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any] | None]]
 
 log = get_logger(__name__)
-
-
-async def json_body_rules(request: Request) -> None:
-    """The contract's rules for every route that takes a JSON body (docs/contract.md,
-    section 3), whichever router it is on: another media type, or none, is a 415;
-    the body is one JSON text as RFC 8259 defines it, in UTF-8, or a 400.
-
-    FastAPI itself hands a body of another media type to validation (a 422),
-    and its ``json.loads`` also takes a byte-order mark, UTF-16, ``NaN`` and
-    ``Infinity``; a body it cannot parse at all never gets here (a 400 already).
-    """
-    body_field = getattr(request.scope.get("route"), "body_field", None)
-    if body_field is None or isinstance(body_field.field_info, params.Form):
-        return
-    if not is_json_media_type(request.headers.get("content-type")):
-        raise HTTPException(status_code=415)
-    try:
-        parse_json(await request.body())
-    except json.JSONDecodeError as error:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body", error.pos), "msg": error.msg}]
-        ) from None
 
 
 def get_tasks(request: Request) -> BackgroundTasks:
@@ -127,7 +101,6 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
         title=title,
         version=settings.service_version,
         lifespan=service_lifespan,
-        dependencies=[Depends(json_body_rules), *options.pop("dependencies", ())],
         # The request pipeline makes the server span and the metrics.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         **options,

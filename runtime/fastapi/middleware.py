@@ -4,7 +4,7 @@ HEAD answered as GET on every route of every router."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +16,17 @@ def route_of(scope: Scope) -> str:
     """The matched route's template (``/api/items/{item_id}``); empty for none."""
     route = scope.get("route")
     return getattr(route, "path", "") if route is not None else ""
+
+
+def takes_json(scope: Scope) -> bool:
+    """Whether the matched route takes a JSON body: it has one, not declared as a form.
+
+    The body rules (asgi.py) apply to such a route whichever router it is on.
+    FastAPI itself would hand a body of another media type to validation (a
+    422), and its ``json.loads`` also takes a byte-order mark, UTF-16, ``NaN``
+    and ``Infinity``."""
+    body_field = getattr(scope.get("route"), "body_field", None)
+    return body_field is not None and not isinstance(body_field.field_info, params.Form)
 
 
 class HeadAsGet:
@@ -59,4 +70,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     # Each one added runs before the ones added earlier: the pipeline, added
     # last, runs first, and everything below it is inside the request.
     app.add_middleware(HeadAsGet, router=app.router)
-    app.add_middleware(PipelineMiddleware, settings=settings, route_of=route_of)
+    app.add_middleware(
+        PipelineMiddleware, settings=settings, route_of=route_of, takes_json=takes_json
+    )
