@@ -3,11 +3,14 @@ is safe to log and echo; otherwise the request gets a new one."""
 
 from __future__ import annotations
 
-import os
+import random
 import re
 
 HEADER = "X-Request-ID"
 _SAFE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The variant (RFC 9562: 0b10) and version (4) bits, where uuid.UUID puts them.
+_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4 = (0x8000 << 48) | (4 << 76)
 
 
 def request_id(incoming: str | None) -> str:
@@ -18,9 +21,10 @@ def request_id(incoming: str | None) -> str:
 
 
 def new_id() -> str:
-    """``uuid4().hex``, the same 122 random bits and version and variant bits,
-    without the ``UUID`` object (a sixth of the time)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
-    return raw.hex()
+    """A ``uuid4().hex``: 122 random bits, and the version and variant bits.
+
+    Drawn from ``random``, as OpenTelemetry draws trace ids (reseeded in each
+    forked worker): an id is not a secret, and under load the system call
+    behind ``os.urandom`` showed in the profile at ten times this function's cost.
+    """
+    return f"{random.getrandbits(128) & _CLEAR | _UUID4:032x}"
