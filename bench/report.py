@@ -273,9 +273,11 @@ def main() -> int:
         "",
         "- For each framework, three variants serve the same endpoints with the same",
         "  server (gunicorn, one worker, the same worker class and threads): **bare**",
-        "  (the framework alone), **generated** (the template as shipped: JSON access",
+        "  (the framework alone, serving the example's endpoints as the template writes",
+        "  them), **generated** (the template as shipped: JSON access",
         "  log, metrics, tracing sampled at 100% and exported over OTLP to a local",
-        "  sink, request ids) and **stack** (the usual libraries; see `bench/apps`).",
+        "  sink, request ids) and **stack** (the bare app with the usual libraries;",
+        "  see `bench/apps`).",
         "- wrk, one thread, 16 connections for FastAPI and 6 for Flask and Django (threaded",
         "  workers serve `WEB_THREADS - 2` = 6 requests at once and shed the rest, by design),",
         f"  {settings['duration']:g} s each (a server's first run on an endpoint after a "
