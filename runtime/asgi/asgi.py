@@ -139,9 +139,10 @@ class PipelineMiddleware:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     content_type = next(
-                        (value for name, value in headers if name == b"content-type"), None
+                        (v.decode("latin-1") for name, v in headers if name == b"content-type"),
+                        None,
                     )
-                    if not is_json_media_type(content_type and content_type.decode("latin-1")):
+                    if not is_json_media_type(content_type):
                         raise HTTPException(status_code=415)
                     parse_json(b"".join(chunks))
             return message
