@@ -168,9 +168,10 @@ def machine() -> dict[str, Any]:
 
 
 def interpreter_speed() -> float:
-    """CPU seconds of ten million additions in a Python loop, the best of three:
-    one machine here measured 2.1 to 3.8 s within an hour, so a run's
-    milliseconds compare only with runs of a like figure (its ratios compare anywhere)."""
+    """CPU seconds of ten million additions in a Python loop, the best of three.
+    One machine here ran it in 0.66 to 0.77 s within an hour (and served the
+    same bare app at a quarter of an earlier run's rate), so a run's milliseconds
+    compare only with runs of a like figure; its ratios compare anywhere."""
     best = math.inf
     for _ in range(3):
         started, total = time.process_time(), 0

@@ -138,11 +138,8 @@ class PipelineMiddleware:
             if json_route:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
-                    content_type = next(
-                        (v.decode("latin-1") for name, v in headers if name == b"content-type"),
-                        None,
-                    )
-                    if not is_json_media_type(content_type):
+                    content_type = SCOPE_HEADERS.get(headers, "content-type")
+                    if not is_json_media_type(content_type[0] if content_type else None):
                         raise HTTPException(status_code=415)
                     parse_json(b"".join(chunks))
             return message
