@@ -105,7 +105,7 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
         telemetry={"tracing": False, "metrics": False, "logs": False},
         **options,
     )
-    app.include_router(probes.router)
+    probes.install(app)
     handlers.install(app)
     middleware.install(app, settings)
     openapi.install(app)
