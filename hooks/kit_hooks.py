@@ -32,6 +32,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -145,17 +146,30 @@ def _monitoring() -> Any:
 
 def pre_gen(context: str) -> None:
     """The pre-generation hook: ``context`` is cookiecutter's, as JSON."""
+    remove_rendered_hook()
     sys.exit(validate(json.loads(context)))
 
 
 def post_gen(context: str) -> None:
     """The post-generation hook, run in the new project's directory."""
+    remove_rendered_hook()
     ctx = json.loads(context)
     kit_root, project_dir = KIT_ROOT, Path.cwd()
     install_runtime(ctx, kit_root, project_dir)
     install_shared(ctx, kit_root, project_dir)
     install_monitoring(ctx, project_dir)
     lock(project_dir)
+
+
+def remove_rendered_hook() -> None:
+    """cookiecutter runs a hook from a copy it renders into the temporary
+    directory and never removes (every answer, twice per project generated);
+    the running hook removes its own copy. A hook run from anywhere else, the
+    template's own file, is left alone."""
+    script = Path(sys.argv[0]).resolve()
+    temporary = Path(tempfile.gettempdir()).resolve()
+    if script.parent == temporary and script.name.startswith("tmp") and script.suffix == ".py":
+        script.unlink(missing_ok=True)
 
 
 def validate(ctx: dict[str, Any]) -> int:

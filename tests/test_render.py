@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -127,13 +128,11 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize(("answers", "reason"), INVALID, ids=[r for _, r in INVALID])
-def test_invalid_answers_stop_with_a_clear_message_and_leave_nothing(
-    framework: str, answers: dict[str, str], reason: str, tmp_path: Path
-) -> None:
-    output = tmp_path / "out"
-    result = subprocess.run(
+def cookiecutter_cli(
+    framework: str, output: Path, answers: dict[str, str], **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``cookiecutter --no-input`` of the framework's template, as a user runs it."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -148,33 +147,47 @@ def test_invalid_answers_stop_with_a_clear_message_and_leave_nothing(
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, **env},
     )
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("answers", "reason"), INVALID, ids=[r for _, r in INVALID])
+def test_invalid_answers_stop_with_a_clear_message_and_leave_nothing(
+    framework: str, answers: dict[str, str], reason: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    result = cookiecutter_cli(framework, output, answers)
     assert result.returncode != 0
     assert reason in result.stderr, result.stderr
     assert "Nothing was generated" in result.stderr
     assert not output.exists() or not any(output.iterdir())
 
 
+@pytest.mark.parametrize("answers", [{}, {"package_name": "class"}], ids=["generated", "refused"])
+def test_generation_leaves_nothing_in_the_temporary_directory(
+    answers: dict[str, str], tmp_path: Path
+) -> None:
+    """cookiecutter renders each hook into the temporary directory and leaves it
+    there; the hooks remove their own copies, whether generation goes on or stops."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    result = cookiecutter_cli("flask", tmp_path / "out", answers, TMPDIR=str(temporary))
+    assert result.returncode == (1 if answers else 0), result.stderr
+    assert sorted(path.name for path in temporary.iterdir()) == []
+
+
 def test_every_bad_answer_is_named_in_one_message(tmp_path: Path) -> None:
     output = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "--directory",
-            "templates/fastapi",
-            "-o",
-            str(output),
-            str(KIT_ROOT),
-            "version=one",
-            "slo_availability=100",
-            "slo_latency_seconds=0.3",
-            "slo_latency_target=abc",
-        ],
-        capture_output=True,
-        text=True,
+    result = cookiecutter_cli(
+        "fastapi",
+        output,
+        {
+            "version": "one",
+            "slo_availability": "100",
+            "slo_latency_seconds": "0.3",
+            "slo_latency_target": "abc",
+        },
     )
     assert result.returncode != 0
     named = re.findall(r"^  - (\w+) ", result.stderr, re.MULTILINE)
@@ -189,22 +202,7 @@ def test_an_unknown_ci_provider_is_refused_before_generation(tmp_path: Path) -> 
     # A choice variable: cookiecutter refuses another value itself, before the
     # hooks run, naming the variable and the choices.
     output = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "--directory",
-            "templates/flask",
-            "-o",
-            str(output),
-            str(KIT_ROOT),
-            "ci_provider=jenkins",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = cookiecutter_cli("flask", output, {"ci_provider": "jenkins"})
     assert result.returncode != 0
     assert "jenkins provided for choice variable ci_provider" in result.stderr, result.stderr
     assert "['github', 'gitlab', 'none']" in result.stderr
