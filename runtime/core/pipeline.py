@@ -14,6 +14,7 @@ no request id, as it is news of the process, not of a request.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -121,7 +122,14 @@ def valid_host(hosts: Sequence[str], required: bool) -> bool:
     """One valid ``Host``, or none where none is required (RFC 9112, section 3.2)."""
     if not hosts:
         return not required
-    return len(hosts) == 1 and _HOST.fullmatch(hosts[0]) is not None
+    return len(hosts) == 1 and _valid_host_value(hosts[0])
+
+
+# A service hears a handful of Host values: each is matched once (0.3 µs
+# against 1.0 for the expression, timeit); made-up ones only evict each other.
+@functools.lru_cache(maxsize=1024)
+def _valid_host_value(host: str) -> bool:
+    return _HOST.fullmatch(host) is not None
 
 
 class Exchange:
@@ -139,6 +147,7 @@ class Exchange:
         "request_id",
         "route",
         "span",
+        "status",
     )
 
     def __init__(self, pipeline: Pipeline, method: str, path: str, request_id: str) -> None:
@@ -148,6 +157,9 @@ class Exchange:
         self.request_id = request_id
         self.route = ""  # the route template, once the framework has matched one
         self.error_type = ""  # the error code of a 5xx the service answered itself
+        # The response's status, for an adapter whose hooks see the response
+        # before the request ends (Flask's): a 500 until there is a response.
+        self.status = 500
         self.span: ServerSpan | None = None
         # What the server layer answers instead of the application: a bad Host
         # (400), or no room (503 overloaded).

@@ -14,13 +14,13 @@ from __future__ import annotations
 import functools
 import re
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, request
 
 from .config import Settings
 from .handlers import error_response
-from .pipeline import Exchange, Pipeline
+from .pipeline import Pipeline, current
 from .request_id import HEADER
-from .wsgi import ENVIRON, BoundaryMiddleware
+from .wsgi import ENVIRON, REQUEST_ID_KEY, BoundaryMiddleware
 
 # A rule's variable, with or without converter and arguments: <int(min=1):id>.
 _VARIABLE = re.compile(r"<(?:[^<>:]*:)?([^<>:]+)>")
@@ -36,12 +36,15 @@ class RequestPipeline:
         self.pipeline = Pipeline(settings)
 
     def begin(self) -> Response | None:
-        environ = request.environ
-        exchange = g.exchange = self.pipeline.begin(
-            request.method,
-            request.path,
-            request.scheme,
-            incoming_id=request.headers.get(HEADER),
+        # The request behind the proxy, looked up once rather than once per
+        # attribute (Flask's "Notes on Proxies"); typed as the proxy's target.
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        environ = req.environ
+        exchange = self.pipeline.begin(
+            req.method,
+            req.path,
+            req.scheme,
+            incoming_id=environ.get(REQUEST_ID_KEY),
             hosts=[environ["HTTP_HOST"]] if "HTTP_HOST" in environ else [],
             # gunicorn's worker refuses an HTTP/1.1 request without one (server.py).
             host_required=False,
@@ -51,22 +54,26 @@ class RequestPipeline:
         if exchange.refusal is not None:  # refused before routing: no route
             status, code, headers = exchange.refusal
             return error_response(status, code, headers=headers)
-        if request.url_rule is not None:
-            exchange.route = route_template(request.url_rule.rule)
+        if req.url_rule is not None:
+            exchange.route = route_template(req.url_rule.rule)
         return None
 
+    # The hooks after the view find the request's exchange in its context
+    # (pipeline.current), not in ``flask.g``: each use of ``g`` costs a look-up
+    # (five of them 6.6 µs a request, timeit).
     @staticmethod
     def answered(response: Response) -> Response:
-        exchange: Exchange = g.exchange
-        response.headers[HEADER] = exchange.request_id
-        g.status = response.status_code
+        exchange = current()
+        if exchange is not None:
+            response.headers[HEADER] = exchange.request_id
+            exchange.status = response.status_code
         return response
 
     @staticmethod
     def finish(_: BaseException | None) -> None:
-        exchange: Exchange | None = g.pop("exchange", None)
+        exchange = current()
         if exchange is not None:
-            exchange.finish(g.pop("status", 500))
+            exchange.finish(exchange.status)
 
 
 def install(app: Flask, settings: Settings) -> None:

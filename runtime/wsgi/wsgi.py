@@ -27,11 +27,21 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None,
 log = get_logger(__name__)
 
 
+def environ_key(header: str) -> str:
+    """Where a WSGI environ (Django's ``request.META``) holds a request header."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+# The request's X-Request-ID, read from the environ: the frameworks' header
+# views (Django's ``request.headers``) are built from the whole environ first.
+REQUEST_ID_KEY = environ_key(HEADER)
+
+
 class EnvironGetter(Getter[Mapping[str, Any]]):
     """Propagation headers (``traceparent``) from a WSGI environ (Django's ``request.META``)."""
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
-        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        value = carrier.get(environ_key(key))
         return [value] if value else None
 
     def keys(self, carrier: Mapping[str, Any]) -> list[str]:

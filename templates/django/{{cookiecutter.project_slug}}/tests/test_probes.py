@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,6 +31,17 @@ def test_probes_answer_any_host(client: Client) -> None:
     # Kubelets and Prometheus call pods by IP, which ALLOWED_HOSTS does not list.
     assert client.get("/healthz", headers={"Host": "10.1.2.3:8000"}).status_code == 200
     assert client.get("/api/items", headers={"Host": "10.1.2.3:8000"}).status_code == 400
+
+
+def test_hosts_are_checked_against_the_current_allowed_hosts(client: Client, settings: Any) -> None:
+    # pytest-django's settings fixture. The check remembers the hosts it
+    # accepted, for as long as the settings stay.
+    settings.ALLOWED_HOSTS = ["a.example"]
+    assert client.get("/", headers={"Host": "a.example"}).status_code == 200
+    assert client.get("/", headers={"Host": "a.example"}).status_code == 200
+    settings.ALLOWED_HOSTS = ["b.example"]
+    assert client.get("/", headers={"Host": "a.example"}).status_code == 400
+    assert client.get("/", headers={"Host": "b.example"}).status_code == 200
 
 
 def test_metrics_count_requests_by_route_template(client: Client) -> None:
