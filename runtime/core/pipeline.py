@@ -28,7 +28,7 @@ from opentelemetry.propagators.textmap import Getter
 from .config import PACKAGE, Settings
 from .error_tracking import report_exception
 from .errors import RETRY_AFTER, code_for, message_for
-from .logging import get_logger
+from .logging import AccessLog, get_logger
 from .metrics import active_requests, observe_request, publish_in_flight_limit
 from .request_id import request_id
 from .tracing import ServerSpan
@@ -37,7 +37,7 @@ EXEMPT_PATHS = frozenset({"/healthz", "/ready", "/metrics"})
 
 Carrier = TypeVar("Carrier")
 
-access_log = get_logger(f"{PACKAGE}.access")
+access_log = AccessLog(f"{PACKAGE}.access")
 log = get_logger(__name__)
 _current: ContextVar[Exchange | None] = ContextVar("exchange", default=None)
 
@@ -223,15 +223,23 @@ class Exchange:
         try:
             self.span.finish(self.method, self.route, status, error_type)
             context = self.span.span.get_span_context()
-            trace_id = format(context.trace_id, "032x") if context.trace_flags.sampled else None
-            observe_request(self.method, self.route, status, error_type, seconds, trace_id)
-            access_log.info(
+            trace_id = span_id = None
+            if context.is_valid:
+                trace_id = format(context.trace_id, "032x")
+                span_id = format(context.span_id, "016x")
+            sampled = trace_id if context.trace_flags.sampled else None
+            observe_request(self.method, self.route, status, error_type, seconds, sampled)
+            access_log.write(
                 "request",
-                http_method=self.method,
-                http_route=self.route,
-                http_path=self.path,
-                http_status=status,
-                duration_ms=round(seconds * 1000, 3),
+                {
+                    "http_method": self.method,
+                    "http_route": self.route,
+                    "http_path": self.path,
+                    "http_status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+                trace_id,
+                span_id,
             )
         finally:
             self.span.end()
