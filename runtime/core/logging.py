@@ -179,7 +179,8 @@ class AccessLog:
     def write(
         self, event: str, fields: dict[str, Any], trace_id: str | None, span_id: str | None
     ) -> None:
-        """``trace_id`` and ``span_id`` are the current span's (``add_trace_context``)."""
+        """``trace_id`` and ``span_id`` are the current span's (``add_trace_context``);
+        ``fields`` becomes the line."""
         mode = self._mode or self._settle()
         if mode == "off":
             return
@@ -202,6 +203,8 @@ class AccessLog:
         _write(render_json(None, "", line))
 
     def _settle(self) -> str:
+        if not structlog.is_configured():
+            return "structlog"  # structlog's defaults, until logging is configured
         if logging.getLogger(self.name).getEffectiveLevel() > logging.INFO:
             self._mode = "off"
         elif _json_processors is not None and (
