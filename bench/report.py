@@ -388,7 +388,12 @@ def main() -> int:
     lines += [
         "",
         "One `/metrics` scrape of the generated service with 4 workers in multiprocess",
-        "mode, after each worker recorded 50 routes x 18 status codes x 2 methods:",
+        "mode, after each worker recorded 50 routes x 18 status codes x 2 methods"
+        + (
+            f", each after {data['requests_per_scrape']} requests to `GET /` (light traffic):"
+            if data.get("requests_per_scrape")
+            else " (no requests between the scrapes):"
+        ),
         "",
     ]
     for framework in frameworks:

@@ -590,10 +590,22 @@ def scrape(port: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+# Requests served before each scrape: a service with traffic has new
+# observations in its workers' files at every scrape, and an idle one only
+# those of its own garbage collections (bench/notes.md), a cheaper scrape.
+REQUESTS_PER_SCRAPE = 20
+
+
 def scrape_timings(project: Project, env: dict[str, str]) -> list[float]:
-    """One /metrics scrape with 50 routes x every status code, 4 workers, multiprocess mode."""
+    """One /metrics scrape with 50 routes x every status code, 4 workers, multiprocess
+    mode, after ``REQUESTS_PER_SCRAPE`` requests to ``GET /``."""
+    timings = []
     with multiprocess_service(project, env) as server:
-        return [scrape(server.port) for _ in range(20)]
+        for _ in range(20):
+            for _ in range(REQUESTS_PER_SCRAPE):
+                get(f"http://127.0.0.1:{server.port}/")
+            timings.append(scrape(server.port))
+    return timings
 
 
 def main() -> int:
@@ -644,6 +656,7 @@ def main() -> int:
             payload = asdict(results)
             payload["settings"] = {k: v for k, v in vars(args).items()}
             payload["elapsed_s"] = time.monotonic() - began
+            payload["requests_per_scrape"] = REQUESTS_PER_SCRAPE
             output.write_text(json.dumps(payload, indent=2) + "\n")
     finally:
         postgres.close()
