@@ -71,7 +71,7 @@ def _routes(
         else:
             names = {name for name in view_class.http_method_names if hasattr(view_class, name)}
             names |= {"head"} if "get" in names else set()
-        yield "/" + _CONVERTER.sub(r"{\1}", route), {name.upper() for name in names}
+        yield _template(route), {name.upper() for name in names}
 
 
 class RequestMiddleware:
