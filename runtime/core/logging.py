@@ -87,12 +87,18 @@ def _filtering_logger(
     return bound
 
 
+def span_ids(context: trace.SpanContext) -> tuple[str, str] | None:
+    """A span's trace and span ids as log lines write them; None when it has none."""
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
 def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Add the active span's ids, so a log line leads to its trace."""
-    context = trace.get_current_span().get_span_context()
-    if context.is_valid:
-        event_dict["trace_id"] = format(context.trace_id, "032x")
-        event_dict["span_id"] = format(context.span_id, "016x")
+    ids = span_ids(trace.get_current_span().get_span_context())
+    if ids is not None:
+        event_dict["trace_id"], event_dict["span_id"] = ids
     return event_dict
 
 
@@ -176,11 +182,8 @@ class AccessLog:
         self._logger = get_logger(name)
         self._mode = ""  # "", then "off", "direct" or "structlog"
 
-    def write(
-        self, event: str, fields: dict[str, Any], trace_id: str | None, span_id: str | None
-    ) -> None:
-        """``trace_id`` and ``span_id`` are the current span's (``add_trace_context``);
-        ``fields`` becomes the line."""
+    def write(self, event: str, fields: dict[str, Any], ids: tuple[str, str] | None) -> None:
+        """``ids`` are the current span's (``span_ids``); ``fields`` becomes the line."""
         mode = self._mode or self._settle()
         if mode == "off":
             return
@@ -197,9 +200,8 @@ class AccessLog:
         line["level"] = "info"
         line["logger"] = self.name
         line["timestamp"] = _timestamp()
-        if trace_id is not None:
-            line["trace_id"] = trace_id
-            line["span_id"] = span_id
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
         _write(render_json(None, "", line))
 
     def _settle(self) -> str:

@@ -28,7 +28,7 @@ from opentelemetry.propagators.textmap import Getter
 from .config import PACKAGE, Settings
 from .error_tracking import report_exception
 from .errors import RETRY_AFTER, code_for, message_for
-from .logging import AccessLog, get_logger
+from .logging import AccessLog, get_logger, span_ids
 from .metrics import active_requests, observe_request, publish_in_flight_limit
 from .request_id import request_id
 from .tracing import ServerSpan
@@ -223,11 +223,8 @@ class Exchange:
         try:
             self.span.finish(self.method, self.route, status, error_type)
             context = self.span.span.get_span_context()
-            trace_id = span_id = None
-            if context.is_valid:
-                trace_id = format(context.trace_id, "032x")
-                span_id = format(context.span_id, "016x")
-            sampled = trace_id if context.trace_flags.sampled else None
+            ids = span_ids(context)
+            sampled = ids[0] if ids and context.trace_flags.sampled else None
             observe_request(self.method, self.route, status, error_type, seconds, sampled)
             access_log.write(
                 "request",
@@ -238,8 +235,7 @@ class Exchange:
                     "http_status": status,
                     "duration_ms": round(seconds * 1000, 3),
                 },
-                trace_id,
-                span_id,
+                ids,
             )
         finally:
             self.span.end()

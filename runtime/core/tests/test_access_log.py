@@ -34,7 +34,7 @@ FIELDS = {
 @pytest.fixture
 def request_context() -> Iterator[tuple[str, str]]:
     """Inside a request: a current span, and the request's bound context."""
-    if logs._json_processors is None:  # the service configured it already, or Django did
+    if logs._json_processors is None:  # unless the service or Django's settings did
         logs.configure_logging("info", "json")
     logger = logging.getLogger(NAME)
     level = logger.level
@@ -63,7 +63,7 @@ def test_the_line_is_the_chains_line(
 ) -> None:
     capsys.readouterr()
     logs.get_logger(NAME).info("request", **FIELDS)
-    logs.AccessLog(NAME).write("request", dict(FIELDS), *request_context)
+    logs.AccessLog(NAME).write("request", dict(FIELDS), request_context)
     chain, direct = _lines(capsys)
     assert list(direct) == list(chain)
     assert {**direct, "timestamp": ""} == {**chain, "timestamp": ""}
@@ -77,7 +77,7 @@ def test_the_loggers_level_silences_it(
 ) -> None:
     logging.getLogger(NAME).setLevel(logging.WARNING)
     capsys.readouterr()
-    logs.AccessLog(NAME).write("request", dict(FIELDS), *request_context)
+    logs.AccessLog(NAME).write("request", dict(FIELDS), request_context)
     assert capsys.readouterr().out == ""
 
 
@@ -93,7 +93,7 @@ def test_processors_of_the_users_own_write_it(
     structlog.configure(processors=[add_region, *ours])
     try:
         capsys.readouterr()
-        logs.AccessLog(NAME).write("request", dict(FIELDS), *request_context)
+        logs.AccessLog(NAME).write("request", dict(FIELDS), request_context)
     finally:
         structlog.configure(processors=ours)
     (line,) = _lines(capsys)
