@@ -32,19 +32,10 @@ from monitoring.slo import (
     objectives,
     seconds,
 )
+from tests.objectives import OBJECTIVES
 
 RULES = KIT_ROOT / "grafana" / "rules"
 CONTRACT = KIT_ROOT / "docs" / "contract.md"
-# Objectives other than the defaults, all kept within the bounds the hook allows.
-OTHERS: dict[str, dict[str, Any]] = {
-    "strict": {
-        "slo_availability": "99.99",
-        "slo_latency_seconds": "0.1",
-        "slo_latency_target": "99.9",
-    },
-    "lenient": {"slo_availability": "95", "slo_latency_seconds": "2.5", "slo_latency_target": "95"},
-    "uneven": {"slo_availability": "99", "slo_latency_seconds": "1", "slo_latency_target": "99.9"},
-}
 PAGES = {
     "SLOAvailabilityFastBurn",
     "SLOLatencyFastBurn",
@@ -113,15 +104,15 @@ def test_rule_unit_tests_pass() -> None:
     assert result.stdout.count("SUCCESS") == len(tests)
 
 
-@pytest.mark.parametrize("name", sorted(OTHERS))
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_rules_and_their_tests_hold_for_other_objectives(name: str, tmp_path: Path) -> None:
-    root = write(tmp_path, {"project_slug": f"{name}-service", **OTHERS[name]})
+    root = write(tmp_path, {"project_slug": f"{name}-service", **OBJECTIVES[name]})
     result = promtool("check", "rules", *map(str, sorted(root.glob("*.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
     result = promtool("test", "rules", *map(str, sorted(root.glob("tests/*.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
     text = (root / "recording.yml").read_text()
-    assert f"vector({float(OTHERS[name]['slo_availability']) / 100:g})" in text
+    assert f"vector({float(OBJECTIVES[name]['slo_availability']) / 100:g})" in text
 
 
 def test_every_alert_is_tested_firing_and_quiet() -> None:
@@ -215,7 +206,7 @@ def test_every_alert_says_its_value_and_links_its_dashboard() -> None:
 
 def test_the_objectives_come_from_the_context_with_defaults() -> None:
     assert objectives({}) == Objectives(0.999, 0.5, 0.99)
-    assert objectives(OTHERS["strict"]) == Objectives(0.9999, 0.1, 0.999)
+    assert objectives(OBJECTIVES["limits"]) == Objectives(0.9306, 10, 0.999999)
     custom = service({"project_slug": "shop", "grafana_url": "https://grafana.example.com/"})
     assert custom.link("x") == "https://grafana.example.com/d/x?var-job=shop"
 
@@ -271,7 +262,7 @@ def test_le_values_are_written_as_prometheus_3_stores_them(tmp_path: Path) -> No
         floatToGoString(float(bound))  # type: ignore[no-untyped-call]  # untyped upstream
         for bound in bounds.split()
     }
-    for name, answers in OTHERS.items():
+    for name, answers in OBJECTIVES.items():
         write(tmp_path / name, {"project_slug": name, **answers})
     files = [*RULES.rglob("*.yml"), *tmp_path.rglob("*.yml")]
     files += (KIT_ROOT / "grafana" / "dashboards").glob("*.json")
@@ -280,7 +271,7 @@ def test_le_values_are_written_as_prometheus_3_stores_them(tmp_path: Path) -> No
         for path in files
         for value in re.findall(r'\ble\s*=~?\s*\\?"([^"\\]+)', path.read_text())
     }
-    assert {"0.5", "0.1", "2.5", "1.0", "0.25"} <= matched
+    assert {"0.5", "0.25", "10.0"} <= matched
     assert matched <= exposed, f"le values not in their exposed form: {matched - exposed}"
 
 
