@@ -96,6 +96,11 @@ class Service:
     files: list[IO[bytes]] = field(repr=False)
     project: Any = None
     sink: Any = None
+    # What log_lines has parsed: the records of the whole lines up to ``_parsed_to``
+    # bytes. A shared service's output grows through a session; each call reads
+    # only what was written since.
+    _records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _parsed_to: int = field(default=0, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -162,13 +167,26 @@ class Service:
         """Every whole stdout line, parsed; a line that is not a JSON object fails
         the test. A last line not yet ended by its newline is still being written
         (a reader can see a write half done) and waits for the next call."""
+        for handle in self.files:
+            handle.flush()
+        with (self.workdir / "stdout.log").open("rb") as stream:
+            stream.seek(self._parsed_to)
+            written = stream.read()
+        running = self.process.poll() is None
+        whole = written[: written.rfind(b"\n") + 1]
+        self._records.extend(self._parse(whole))
+        self._parsed_to += len(whole)
+        if running or whole == written:
+            return list(self._records)
+        return [*self._records, *self._parse(written[len(whole) :])]
+
+    def _parse(self, text: bytes) -> list[dict[str, Any]]:
         records = []
-        text = self.stdout_text()
-        if self.process.poll() is None:
-            text = text[: text.rfind("\n") + 1]
-        for number, line in enumerate(text.splitlines(), 1):
+        number = len(self._records)  # the lines before: one record each
+        for line in text.decode(errors="replace").splitlines():
             if not line.strip():
                 continue
+            number += 1
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
