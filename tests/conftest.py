@@ -20,7 +20,7 @@ import pytest
 from kit import update
 from kit.otlp import OtlpSink
 from kit.postgres import PROGRAMS, PostgresServer
-from kit.project import Project, Service
+from kit.project import MYPY_CACHES, Project, Service
 from kit.render import FRAMEWORKS, SKIP_LOCK
 from kit.system import require
 
@@ -47,6 +47,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "framework" in params and item.get_closest_marker("matrix"):
             item.add_marker(pytest.mark.xdist_group("matrix-" + params["framework"]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mypy_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One mypy cache per framework for all xdist workers (Project.env)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ.setdefault(MYPY_CACHES, str(shared / "mypy-caches"))
 
 
 @pytest.fixture(scope="session", params=FRAMEWORKS)

@@ -9,7 +9,8 @@ the base render, generated with its uv.lock as a user gets it and installed
 from that lock. The checks run the environment's tools on each render's own
 files (``PYTHONPATH`` puts the render first; a test shows that a fault planted
 in a render fails each check). A framework's tests share one xdist worker,
-hence one environment and one mypy cache; frameworks run in parallel.
+hence one environment; frameworks run in parallel. mypy's cache is the
+framework's, for every tier (kit/project.py).
 Boot-heavy work stays out: the resilience tests (a PostgreSQL server and
 gunicorn per scenario) run in tests/test_generated_checks.py.
 """
@@ -47,12 +48,12 @@ class Toolchain:
     """A framework's installed base render, whose environment checks every render."""
 
     base: Project
-    mypy_cache: Path
 
-    def check(self, project: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    def check(self, project: Path, *tests: str) -> dict[str, subprocess.CompletedProcess[str]]:
         """ruff, mypy and the tests (coverage floor included) on ``project``, as
-        `make check` runs them, with this environment's tools."""
-        env = self.base.env(PYTHONPATH=str(project), MYPY_CACHE_DIR=str(self.mypy_cache))
+        `make check` runs them, with this environment's tools; ``tests``, only
+        those test files."""
+        env = self.base.env(PYTHONPATH=str(project))
         tools = self.base.bin
         pytest = [f"{tools}/python", "-m", "pytest", "-p", "no:cacheprovider", "-q"]
         commands = {
@@ -60,7 +61,7 @@ class Toolchain:
             "ruff format": [f"{tools}/ruff", "format", "--check", "--no-cache", "."],
             "mypy": [f"{tools}/mypy"],
             # As `make test`, less the resilience tests (boot-heavy, run elsewhere).
-            "tests": [*pytest, "--cov", "-m", "not resilience"],
+            "tests": [*pytest, "--cov", "-m", "not resilience", *tests],
         }
         return {
             name: subprocess.run(
@@ -81,7 +82,7 @@ def toolchain(framework: str, tmp_path_factory: pytest.TempPathFactory) -> Toolc
     assert (path / "uv.lock").is_file(), "generation made no uv.lock"
     base = Project(framework, path)
     base.install(locked=True)  # the lock made at generation is complete and current
-    return Toolchain(base, tmp_path_factory.mktemp(f"{framework}-mypy-cache"))
+    return Toolchain(base)
 
 
 def failures(results: dict[str, subprocess.CompletedProcess[str]]) -> dict[str, str]:
@@ -153,7 +154,6 @@ def test_pre_commit_hooks_pass_and_stop_what_make_check_stops(
     base = toolchain.base
     env: dict[str, Any] = {
         "PRE_COMMIT_HOME": str(tmp_path / "pre-commit"),
-        "MYPY_CACHE_DIR": str(toolchain.mypy_cache),
         "UV_PYTHON_DOWNLOADS": "never",
     }
     pre_commit = tool("pre-commit")
@@ -195,7 +195,9 @@ def test_each_check_fails_on_a_fault_planted_in_the_render(
     pipeline = project / ".gitlab-ci.yml"
     pipeline.write_text(pipeline.read_text().replace("  script:\n    - make lint", "  scirpt:"))
 
-    results = toolchain.check(project)
+    # The planted test alone: whether the render's tests are the ones run, and
+    # its coverage the one measured (every other render's whole suite passes).
+    results = toolchain.check(project, "tests/test_planted.py")
     assert set(failures(results)) == {"ruff check", "ruff format", "mypy", "tests"}
     out = {name: result.stdout for name, result in results.items()}
     assert "F401" in out["ruff check"]
