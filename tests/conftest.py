@@ -47,6 +47,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "framework" in params and item.get_closest_marker("matrix"):
             item.add_marker(pytest.mark.xdist_group("matrix-" + params["framework"]))
+    # The longest tests first (a generated project's own checks, a few minutes
+    # each): started last, they ran alone at the end of the run on one core.
+    items.sort(key=lambda item: item.path.name != "test_generated_checks.py")
 
 
 @pytest.fixture(scope="session", autouse=True)
