@@ -47,9 +47,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "framework" in params and item.get_closest_marker("matrix"):
             item.add_marker(pytest.mark.xdist_group("matrix-" + params["framework"]))
-    # The longest tests first (a generated project's own checks, a few minutes
-    # each): started last, they ran alone at the end of the run on one core.
-    items.sort(key=lambda item: item.path.name != "test_generated_checks.py")
+
+
+class _LongestFirst:
+    """The longest tests first: a generated project's own checks (minutes each)
+    and the rules' promtool tests. Started last, they ran alone at the end of
+    the run. Last among the hooks, after pytest groups the tests by framework."""
+
+    FILES = frozenset(("test_generated_checks.py", "test_rules.py"))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        items.sort(key=lambda item: item.path.name not in self.FILES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_LongestFirst())
 
 
 @pytest.fixture(scope="session", autouse=True)
