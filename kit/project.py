@@ -29,9 +29,9 @@ __all__ = ["RUN_TIMEOUT", "Project", "Service", "free_port", "procfile"]
 # Seconds a command run in a project may take unless its caller says otherwise.
 RUN_TIMEOUT = 300
 
-# Variables of the test runner's environment that must not leak into a service.
 # Set by the test session (tests/conftest.py): where the renders' mypy caches go.
 MYPY_CACHES = "KIT_MYPY_CACHES"
+# Variables of the test runner's environment that must not leak into a service.
 _LEAKY_PREFIXES = ("OTEL_", "PROMETHEUS_", "DJANGO_", "FLASK_", "GUNICORN_", "UVICORN_")
 _LEAKY = {
     "DATABASE_URL",
