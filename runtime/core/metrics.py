@@ -317,6 +317,25 @@ class ServerProcesses(Collector):
 
 
 def _children(parent: int) -> list[int]:
+    # Each of the parent's threads lists the children it forked; scanning all of
+    # /proc instead read every process on the machine at every scrape.
+    found: set[int] = set()
+    listed = False
+    try:
+        tasks = os.listdir(f"/proc/{parent}/task")
+    except OSError:
+        tasks = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{parent}/task/{task}/children", "rb") as children:
+                found.update(int(pid) for pid in children.read().split())
+        except OSError:  # the thread ended, or a kernel without CONFIG_PROC_CHILDREN
+            continue
+        listed = True
+    return sorted(found) if listed else _scanned_children(parent)
+
+
+def _scanned_children(parent: int) -> list[int]:
     found: list[int] = []
     try:
         entries = list(os.scandir("/proc"))

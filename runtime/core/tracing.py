@@ -22,18 +22,19 @@ from typing import Any, TypeVar
 from opentelemetry import context, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .config import PACKAGE, Settings
 from .logging import get_logger
 from .semconv import method_label
+from .spans import Provider, Tracer
 
 Carrier = TypeVar("Carrier")
 
-_provider: TracerProvider | None = None
-# A proxy until configure_tracing installs the provider, then the real tracer.
-_tracer = trace.get_tracer(PACKAGE)
+_provider: Provider | None = None
+# A proxy until configure_tracing installs the provider, then the runtime's own.
+_tracer: trace.Tracer | Tracer = trace.get_tracer(PACKAGE)
 log = get_logger(f"{PACKAGE}.tracing")
 
 
@@ -100,18 +101,19 @@ def build_resource(settings: Settings) -> Resource:
     return defaults.merge(OTELResourceDetector().detect())
 
 
-def configure_tracing(settings: Settings) -> TracerProvider | None:
+def configure_tracing(settings: Settings) -> Provider | None:
     """Install the tracer provider for this process; idempotent."""
-    global _provider
+    global _provider, _tracer
     if _provider is not None:
         return _provider
     if not settings.tracing.enabled:
         return None
-    provider = TracerProvider(resource=build_resource(settings))
+    provider = Provider(resource=build_resource(settings))
     for name in settings.tracing.exporters:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name, settings)))
     trace.set_tracer_provider(provider)
     _provider = provider
+    _tracer = Tracer(provider, PACKAGE)
     return provider
 
 

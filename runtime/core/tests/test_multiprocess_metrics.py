@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,20 @@ def test_what_it_does_not_know_is_left_to_prometheus_client(tmp_path: Path) -> N
     scrape = MultiprocessScrape(str(tmp_path))
     with pytest.raises(Unsupported):
         scrape.render(openmetrics=False)
+
+
+def test_the_masters_children_are_read_from_its_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scrape's process metrics name each child of the master: listed by
+    the master's threads (``/proc/<pid>/task/<tid>/children``), as a scan of
+    all of ``/proc`` would find them."""
+    metrics = runtime_module("metrics")
+    sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+    try:
+        scanned = metrics._scanned_children(os.getpid())
+        assert {sleeper.pid for sleeper in sleepers} <= set(scanned)
+        monkeypatch.setattr(metrics, "_scanned_children", lambda parent: [])
+        assert metrics._children(os.getpid()) == scanned
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
