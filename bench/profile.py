@@ -97,7 +97,11 @@ def request_part(package: str) -> Classifier:
         if "opentelemetry/sdk/trace/export" in file:
             return "span export"
         if "/opentelemetry/" in file or file.endswith(
-            (f"{package}/runtime/tracing.py", f"{package}/runtime/semconv.py")
+            (
+                f"{package}/runtime/tracing.py",
+                f"{package}/runtime/spans.py",
+                f"{package}/runtime/semconv.py",
+            )
         ):
             return "spans"
         if "/structlog/" in file or "/logging/" in file or file.endswith("/runtime/logging.py"):
