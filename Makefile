@@ -34,9 +34,13 @@ demo: .venv/.synced
 		exec $(UV) run --no-sync sh -c "exec $$(sed -n 's/^web: *//p' Procfile)"
 
 # The whole test suite: renders every template, installs and boots each one.
-test: .venv/.synced lint
+# The lint runs beside the suite's first minute (rendering and installing,
+# much of it waiting), and fails the target after the suite if it failed.
+test: .venv/.synced
 	$(UV) run --no-sync python -m kit.system
-	$(UV) run --no-sync pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint & lint=$$!; \
+	$(UV) run --no-sync pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); \
+	suite=$$?; wait $$lint || { echo "make test: the lint failed (above)"; exit 1; }; exit $$suite
 
 # The performance benchmark (docs/performance.md); minutes per framework, not part of `test`.
 bench: .venv/.synced
