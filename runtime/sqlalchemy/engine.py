@@ -10,10 +10,11 @@ as is.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import URL, Engine, ExceptionContext
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection, QueuePool
 from sqlalchemy.pool.base import ConnectionPoolEntry
 
@@ -93,26 +94,32 @@ def tune_sqlite(engine: Engine) -> None:
 
 
 def trace_statements(engine: Engine) -> None:
-    """A CLIENT span per statement, child of the request's span (contract, section 6)."""
+    """A CLIENT span per statement, child of the request's span (contract, section 6).
+
+    The dialect's execute methods are wrapped rather than listened to: once an
+    engine has a cursor event, SQLAlchemy sends every statement through its
+    event dispatch, which cost more than the span itself (docs/performance.md).
+    """
     url = engine.url
     system = engine.dialect.name
     namespace = url.database or ""
     port = url.port or (5432 if system == "postgresql" else None)
 
-    @event.listens_for(engine, "before_cursor_execute", retval=True)
-    def _start(_: Any, __: Any, statement: str, parameters: Any, context: Any, ___: bool) -> Any:
-        context.statement_span = tracing.database_span(system, namespace, url.host, port, statement)
-        return statement, parameters
+    def traced(execute: Callable[..., None]) -> Callable[..., None]:
+        def run(cursor: Any, statement: str, *rest: Any) -> None:
+            span = tracing.database_span(system, namespace, url.host, port, statement)
+            try:
+                execute(cursor, statement, *rest)
+            except BaseException as error:
+                tracing.end_database_span(span, error)
+                raise
+            tracing.end_database_span(span)
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def _end(_: Any, __: Any, ___: str, ____: Any, context: Any, _____: bool) -> None:
-        tracing.end_database_span(context.statement_span)
+        return run
 
-    @event.listens_for(engine, "handle_error")
-    def _failed(failure: ExceptionContext) -> None:
-        span = getattr(failure.execution_context, "statement_span", None)
-        if span is not None:
-            tracing.end_database_span(span, failure.original_exception)
+    dialect = engine.dialect
+    for name in ("do_execute", "do_execute_no_params", "do_executemany"):
+        setattr(dialect, name, traced(getattr(dialect, name)))
 
 
 class _PoolMetrics(QueuePool):
