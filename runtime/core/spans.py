@@ -120,6 +120,15 @@ class Tracer:
         return RecordingSpan(name, span_context, parent, kind, sampled.attributes, self)
 
 
+def _frozen(
+    attributes: types.Attributes, most: int | None, limits: SpanLimits
+) -> BoundedAttributes:
+    """An event's or a link's attributes, as the SDK keeps them."""
+    return BoundedAttributes(
+        most, attributes, immutable=True, max_value_len=limits.max_attribute_length
+    )
+
+
 def _valid_link(context: SpanContext | None, attributes: types.Attributes) -> bool:
     return bool(context and (context.is_valid or attributes or context.trace_state))
 
@@ -163,18 +172,8 @@ class RecordingSpan(trace.Span):
         self._end_time: int | None = None
         self._attributes: dict[str, Any] = {}
         self._bounded: BoundedAttributes | None = None
-        limits = tracer.limits
-        most = limits.max_span_attributes
-        if (
-            limits.max_span_attribute_length is None
-            and (most is None or len(attributes) <= most)
-            and all(type(k) is str and k and type(v) in _PLAIN for k, v in attributes.items())
-        ):
-            self._attributes.update(attributes)
-        else:
-            self._bounded = BoundedAttributes(
-                most, attributes, immutable=False, max_value_len=limits.max_span_attribute_length
-            )
+        if attributes:
+            self.set_attributes(attributes)
         self._start_time = time_ns()
 
     def _to_bounded(self) -> BoundedAttributes:
@@ -230,12 +229,18 @@ class RecordingSpan(trace.Span):
         if self._end_time is not None:
             _logger.warning("Setting attribute on ended span.")
             return
-        if self._bounded is None and all(type(k) is str and k for k in attributes):
+        if (
+            self._bounded is None
+            and self._tracer.limits.max_span_attribute_length is None
+            and all(type(k) is str and k and type(v) in _PLAIN for k, v in attributes.items())
+        ):
+            # Nothing to clean or truncate, so key by key warns (of evictions
+            # only) in the order the SDK does.
             for key, value in attributes.items():
                 self.set_attribute(key, value)
             return
-        # The SDK cleans a mapping as a whole: a key that is not a str is
-        # turned into one rather than dropped.
+        # The SDK cleans a mapping as a whole, warning of each value, then adds
+        # it (and a key that is not a str is turned into one, not dropped).
         bounded = self._to_bounded() if self._bounded is None else self._bounded
         bounded._set_items(attributes)
 
@@ -243,16 +248,7 @@ class RecordingSpan(trace.Span):
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
         limits = self._tracer.limits
-        event = Event(
-            name,
-            BoundedAttributes(
-                limits.max_event_attributes,
-                attributes,
-                immutable=True,
-                max_value_len=limits.max_attribute_length,
-            ),
-            timestamp,
-        )
+        event = Event(name, _frozen(attributes, limits.max_event_attributes, limits), timestamp)
         if self._ended("_add_event"):
             return
         if self._events is None:
@@ -263,15 +259,7 @@ class RecordingSpan(trace.Span):
         if not _valid_link(context, attributes):
             return
         limits = self._tracer.limits
-        link = Link(
-            context,
-            BoundedAttributes(
-                limits.max_link_attributes,
-                attributes,
-                immutable=True,
-                max_value_len=limits.max_attribute_length,
-            ),
-        )
+        link = Link(context, _frozen(attributes, limits.max_link_attributes, limits))
         if self._ended("_add_link"):
             return
         if self._links is None:

@@ -159,7 +159,13 @@ def what_users_do(tracer: Any) -> list[trace.Span]:
         many.set_attribute(f"m{number}", number)
         many.add_event(f"e{number}")
     many.end()
-    return [span, ok, quiet, raising, many]
+    # A mapping whose value needs cleaning, past the room left: the SDK warns
+    # of the value before the evictions.
+    crowded = tracer.start_span("crowded")
+    crowded.set_attributes({f"c{n}": n for n in range(127)})
+    crowded.set_attributes({"b": 1, "c": 2, "opaque": object()})
+    crowded.end()
+    return [span, ok, quiet, raising, many, crowded]
 
 
 SCENARIOS = {"the_services_spans": the_services_spans, "what_users_do": what_users_do}
