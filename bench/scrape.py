@@ -8,6 +8,9 @@ records them, and the service's few gauges. Each round then times, for every
 reader in turn (the order alternating between rounds):
 
 - *first*: a new reader's first scrape, as in a worker that just started;
+- *prepare (background)*, *first, once prepared*: what a worker's background
+  thread does before that scrape comes (``MultiprocessScrape.prepare``), then
+  the scrape;
 - *unchanged*: a later scrape, nothing written since the last one;
 - *changed*: a later scrape after each worker recorded ``--requests`` more
   requests on routes picked at random (prometheus_client's writer again);
@@ -161,6 +164,10 @@ def one_round(
         reader = module.MultiprocessScrape(str(directory))
         timer.time("first", name, scrape(reader))
         scrapes.append((name, reader))
+        if hasattr(module.MultiprocessScrape, "prepare"):  # since 2026-12-03
+            prepared = module.MultiprocessScrape(str(directory))
+            timer.time("prepare (background)", name, prepared.prepare)
+            timer.time("first, once prepared", name, scrape(prepared))
     for name, reader in scrapes:
         timer.time("unchanged", name, scrape(reader))
     more_requests(directory, args.requests, rng)
@@ -197,6 +204,7 @@ def main() -> int:
         record(directory)
         size = sum(p.stat().st_size for p in directory.glob("*.db")) / 1e6
         body = readers[-1][1].MultiprocessScrape(str(directory)).render(args.openmetrics)
+        body = body if isinstance(body, str) else body.decode()  # bytes since 2026-12-03
         print(
             f"{WORKERS} workers, {size:.1f} MB of files; the body: "
             f"{body.count(chr(10))} lines, {len(body) / 1e6:.1f} MB",

@@ -139,10 +139,12 @@ def on_starting(server: Any) -> None:
 
 def post_fork(server: Any, worker: Any) -> None:
     from .error_tracking import configure_error_tracking
+    from .metrics import prepare_scrapes
     from .tracing import configure_tracing
 
     configure_tracing(settings)
     configure_error_tracking(settings)
+    prepare_scrapes()
 
 
 def worker_exit(server: Any, worker: Any) -> None:

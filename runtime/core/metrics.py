@@ -9,6 +9,7 @@ metrics prometheus_client drops in that mode are provided here instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -360,6 +361,43 @@ def _multiprocess_scrape(pid: int) -> MultiprocessScrape:  # one per worker
     return MultiprocessScrape(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
+class ScrapePreparer(threading.Thread):
+    """Keeps a worker's reader of the workers' files parsed, in the background.
+
+    A reader parses every entry of every file once, and the worker's first
+    scrape used to pay for it: 532 ms of CPU for the bench's 4 workers x 1,800
+    label sets, against 10 ms once prepared (bench/scrape.py). Every ``interval``
+    seconds, the first after the worker's boot, this parses what the files
+    gained and, if they gained entries, renders the lines that changed
+    (``MultiprocessScrape.prepare``); with nothing new, a directory listing
+    and a ``stat`` per file.
+    """
+
+    def __init__(self, reader: MultiprocessScrape, interval: float) -> None:
+        super().__init__(name="metrics-preparer", daemon=True)
+        self.reader, self.interval = reader, interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            # The scrape itself reports what it cannot read.
+            with contextlib.suppress(OSError):
+                self.reader.prepare()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+
+
+def prepare_scrapes(interval: float = 1.0) -> ScrapePreparer | None:
+    """In multiprocess mode, start this worker's ``ScrapePreparer`` (gunicorn's post_fork)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    preparer = ScrapePreparer(_multiprocess_scrape(os.getpid()), interval)
+    preparer.start()
+    return preparer
+
+
 # The formats a scrape is written in (section 3 of docs/contract.md).
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -411,4 +449,4 @@ def exposition(accept: str | None) -> tuple[bytes, str]:
         MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
         return encoder(processes), content_type
     # The process families come last, with OpenMetrics' "# EOF".
-    return merged.encode() + encoder(processes), content_type
+    return merged + encoder(processes), content_type

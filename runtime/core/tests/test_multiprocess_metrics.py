@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ pid, phase = int(sys.argv[1]), sys.argv[2]
 values.ValueClass = values.MultiProcessValue(process_identifier=lambda: pid)
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum",
          "mostrecent", "livemostrecent")
+if phase == "lone":  # a series at zero that only this worker has
+    Gauge("g_livesum", "A gauge.", ["x"], multiprocess_mode="livesum").labels(f"lone{pid}").set(0)
+    sys.exit()
 if phase == "zero":  # no timestamps change (as the most recent ones' would)
     for mode in MODES[:8]:
         Gauge(f"g_{mode}", "A gauge.", ["x"], multiprocess_mode=mode).labels("zero").set(-0.0)
@@ -82,7 +87,9 @@ def expected(directory: Path, openmetrics: bool) -> list[str]:
 
 
 def rendered(scrape: Any, openmetrics: bool) -> list[str]:
-    return sorted((scrape.render(openmetrics) + ("# EOF\n" if openmetrics else "")).splitlines())
+    return sorted(
+        (scrape.render(openmetrics).decode() + ("# EOF\n" if openmetrics else "")).splitlines()
+    )
 
 
 @pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
@@ -144,6 +151,18 @@ def test_a_gauge_gone_from_zero_to_negative_zero_is_rendered_again(tmp_path: Pat
     assert 'g_all{pid="4",x="zero"} -0.0' in rendered(scrape, False)
 
 
+def test_a_series_at_zero_goes_with_the_last_file_that_had_it(tmp_path: Path) -> None:
+    write(tmp_path, 1)
+    write(tmp_path, 2)
+    write(tmp_path, 2, phase="lone")
+    scrape = MultiprocessScrape(str(tmp_path))
+    assert 'g_livesum{x="lone2"} 0.0' in rendered(scrape, False)
+    mark_process_dead(2, str(tmp_path))  # type: ignore[no-untyped-call]
+    after = rendered(scrape, False)
+    assert after == expected(tmp_path, False)
+    assert not any("lone2" in line for line in after)  # its value did not change: 0 either way
+
+
 def test_a_file_that_outgrows_its_mapping_is_mapped_again(tmp_path: Path) -> None:
     write(tmp_path, 1)
     write(tmp_path, 2)
@@ -177,6 +196,80 @@ def test_a_file_written_anew_under_the_same_name_is_parsed_anew(tmp_path: Path) 
     (tmp_path / "counter_2.db").unlink()
     write(tmp_path, 2)  # fewer series than before, in new files
     assert rendered(scrape, False) == expected(tmp_path, False)
+
+
+def test_a_prepared_reader_only_joins_the_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``prepare`` does a scrape's work ahead of it when the files gained series:
+    new files, a file's new series, their lines (laid out and rendered), each
+    file's place in the merge."""
+    for pid in (1, 2, 3):
+        write(tmp_path, pid)
+    scrape = MultiprocessScrape(str(tmp_path))
+    scrape.prepare()
+    write(tmp_path, 2, phase=2)  # new series in a file already parsed
+    write(tmp_path, 4)  # a new worker
+    write(tmp_path, 4, phase="big")  # most of the slots in a file: merged by ``_gather``
+    scrape.prepare()
+
+    def done_already(*args: object) -> None:
+        raise AssertionError("prepare() left this to the scrape")
+
+    rendered_again: list[object] = []
+    render = multiprocess._Buckets.render
+
+    def counted(self: Any, *args: Any) -> None:
+        rendered_again.append(self.labels)
+        render(self, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(scrape, "_parse", done_already)
+        patched.setattr(multiprocess._Buckets, "layout", done_already)
+        patched.setattr(multiprocess._Buckets, "render", counted)
+        patched.setattr(multiprocess, "_gather", done_already)
+        assert rendered(scrape, False) == expected(tmp_path, False)
+    # A NaN sum is never equal to the last one: its lines are rendered at every scrape.
+    assert set(rendered_again) == {(("route", "nan"),)}
+
+    # A new worker's file of series already known: their sums change.
+    shutil.copyfile(tmp_path / "histogram_1.db", tmp_path / "histogram_9.db")
+    scrape.prepare()
+    rendered_again.clear()
+    with monkeypatch.context() as patched:
+        patched.setattr(multiprocess._Buckets, "render", counted)
+        assert rendered(scrape, False) == expected(tmp_path, False)
+    assert set(rendered_again) == {(("route", "nan"),)}
+    assert 'h_bucket{le="0.1",route="late"} 1.0' in rendered(scrape, False)
+
+    write(tmp_path, 1, phase=3)  # values only: left to the scrape, which reads them anyway
+    with monkeypatch.context() as patched:
+        patched.setattr(scrape, "_collect", done_already)
+        scrape.prepare()
+    assert rendered(scrape, False) == expected(tmp_path, False)
+
+
+def test_a_worker_prepares_its_scrapes_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics = runtime_module("metrics")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    metrics._multiprocess_scrape.cache_clear()
+    reader = metrics._multiprocess_scrape(os.getpid())
+    write(tmp_path, 1)
+    preparer = metrics.prepare_scrapes(interval=0.02)
+    try:
+        write(tmp_path, 2, phase=2)  # after the thread started: only it can parse it
+        deadline = time.monotonic() + 10
+        while "late" not in reader._families and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "late" in reader._families  # no scrape asked for it
+    finally:
+        preparer.stop()
+        metrics._multiprocess_scrape.cache_clear()
+    assert rendered(reader, False) == expected(tmp_path, False)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert metrics.prepare_scrapes() is None  # single process: nothing to prepare
 
 
 def test_what_it_does_not_know_is_left_to_prometheus_client(tmp_path: Path) -> None:
