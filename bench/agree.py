@@ -70,6 +70,10 @@ def agreement(full: dict[str, Any], quick: dict[str, Any]) -> tuple[list[dict[st
     return cells, tolerance
 
 
+def _cold_starts(count: int) -> str:
+    return f"{count} cold start{'s' if count > 1 else ''}" if count else "no cold start"
+
+
 def table(full: dict[str, Any], quick: dict[str, Any]) -> list[str]:
     cells, tolerance = agreement(full, quick)
     agreed = sum(cell["agrees"] for cell in cells)
@@ -77,7 +81,7 @@ def table(full: dict[str, Any], quick: dict[str, Any]) -> list[str]:
         f"The quick mode took {quick.get('elapsed_s', 0) / 60:.1f} minutes "
         f"(`python -m bench.run --quick`: {quick['settings']['repeats']} repeat of "
         f"{quick['settings']['duration']:g} s after {quick['settings']['warmup']:g} s, "
-        f"{quick['settings']['cold_starts']} cold start, no scrape). Its ratios against the "
+        f"{_cold_starts(quick['settings']['cold_starts'])}, no scrape). Its ratios against the "
         f"full run's, whose spread is the lowest and highest of its "
         f"{full['settings']['repeats']} repeats, widened by {tolerance:.0%} of the "
         f"median (the full run's median spread): {agreed} of {len(cells)} cells agree.",

@@ -125,6 +125,25 @@ def request_part(package: str) -> Classifier:
     return classify
 
 
+# The functions of runtime/multiprocess.py, by part; the others render.
+READING = frozenset(
+    (
+        "_collect",
+        "_parsed_files",
+        "_read",
+        "_parse",
+        "_new_file",
+        "_new_slot",
+        "_place",
+        "_split_le",
+        "_present_slots",
+        "mapping",
+        "refresh",
+    )
+)
+MERGING = frozenset(("add_to", "_merge_unsummed", "_gather", "<lambda>"))
+
+
 def scrape_part(package: str) -> Classifier:
     """The part of a multiprocess scrape that a frame belongs to."""
 
@@ -135,8 +154,10 @@ def scrape_part(package: str) -> Classifier:
         ):
             return "process metrics"
         if file.endswith(f"{package}/runtime/multiprocess.py"):  # the service's own reader
-            if function in ("_collect", "_parse", "_slot", "_present", "_new_file"):
+            if function in READING:
                 return "reading the workers' files"
+            if function in MERGING:
+                return "merging samples"
             return "rendering the text"
         if file.endswith("prometheus_client/mmap_dict.py") or function in (
             "_read_metrics",
@@ -219,7 +240,7 @@ def prepared(framework: str, sink: DiscardingSink) -> tuple[Project, dict[str, s
     else:
         shutil.rmtree(directory, ignore_errors=True)
         project = Project(framework, render(framework, directory))
-        project.install()
+        project.install(dev=False)
     database = directory / "profile.sqlite3"
     database.unlink(missing_ok=True)
     settings = {**production_env(sink), "DATABASE_URL": f"sqlite:///{database}"}

@@ -393,6 +393,13 @@ def main() -> int:
             f", each after {data['requests_per_scrape']} requests to `GET /` (light traffic):"
             if data.get("requests_per_scrape")
             else " (no requests between the scrapes):"
+        )
+        + (
+            f" the first {data['scrape_after_s']:g} s after the workers' files were written,"
+            " as a short scrape interval would (the workers parse new series in the"
+            " background, docs/contract.md section 7)."
+            if data.get("scrape_after_s")
+            else ""
         ),
         "",
     ]
