@@ -248,6 +248,17 @@ def test_a_prepared_reader_only_joins_the_body(
         scrape.prepare()
     assert rendered(scrape, False) == expected(tmp_path, False)
 
+    # A few new series (under the share set here): parsed, their lines left to
+    # the scrape, as reading every value would cost more than they do.
+    write(tmp_path, 3, phase=2)
+    with monkeypatch.context() as patched:
+        patched.setattr(multiprocess, "_RENDER_AHEAD", 0.5)
+        patched.setattr(scrape, "_collect", done_already)
+        scrape.prepare()
+    with monkeypatch.context() as patched:
+        patched.setattr(scrape, "_parse", done_already)
+        assert rendered(scrape, False) == expected(tmp_path, False)
+
 
 def test_a_worker_prepares_its_scrapes_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
