@@ -368,9 +368,9 @@ class ScrapePreparer(threading.Thread):
     scrape used to pay for it: 532 ms of CPU for the bench's 4 workers x 1,800
     label sets, against 10 ms once prepared (bench/scrape.py). Every ``interval``
     seconds, the first after the worker's boot, this parses what the files
-    gained and, if they gained entries, renders the lines that changed
-    (``MultiprocessScrape.prepare``); with nothing new, a directory listing
-    and a ``stat`` per file.
+    gained and, if that is many entries (a new worker's file), renders the
+    lines that changed (``MultiprocessScrape.prepare``); with nothing new, a
+    directory listing and a ``stat`` per file.
     """
 
     def __init__(self, reader: MultiprocessScrape, interval: float) -> None:
