@@ -249,19 +249,21 @@ class Server:
         }
 
     def terminate(self) -> None:
-        """Ask it to stop (``stop`` waits for it)."""
+        """Ask it to stop, once (``wait`` waits for it)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.terminate()
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self.log.close()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait()
 
 
 def stop_all(servers: Iterable[Server]) -> None:
@@ -270,7 +272,7 @@ def stop_all(servers: Iterable[Server]) -> None:
     for server in servers:
         server.terminate()
     for server in servers:
-        server.stop()
+        server.wait()
 
 
 def children(pid: int) -> list[int]:
