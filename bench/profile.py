@@ -137,6 +137,7 @@ READING = frozenset(
         "_place",
         "_split_le",
         "_present_slots",
+        "_unmap_unkept",
         "mapping",
         "refresh",
     )

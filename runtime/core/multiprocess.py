@@ -298,6 +298,12 @@ class _File:
         return list(map(operator.add, merged, self.spread))
 
 
+def _unmap_unkept(files: list[_File]) -> None:
+    """Close the mappings beyond those kept (``_KEPT_MAPPED``)."""
+    for state in files[_KEPT_MAPPED:]:
+        state.close()
+
+
 class MultiprocessScrape:
     """Renders the merged metrics of a ``PROMETHEUS_MULTIPROC_DIR``; one per process."""
 
@@ -328,7 +334,7 @@ class MultiprocessScrape:
             if self._unsupported:
                 raise Unsupported(self._unsupported)
             try:
-                self._render_changes()
+                self._render_changes(self._parsed_files())
             except Unsupported as error:
                 self._unsupported = str(error)
                 raise
@@ -358,17 +364,17 @@ class MultiprocessScrape:
             known = self._entries
             try:
                 files = self._parsed_files()
-                for state in files[_KEPT_MAPPED:]:
-                    state.close()
                 gained = self._entries - known
                 if gained and gained >= _RENDER_AHEAD * self._entries:
-                    self._render_changes()
+                    self._render_changes(files)
+                else:
+                    _unmap_unkept(files)
             except Unsupported as error:  # the next scrape falls back to prometheus_client
                 self._unsupported = str(error)
 
-    def _render_changes(self) -> None:
-        """Read the files; render again the lines whose values changed."""
-        changed = self._collect()
+    def _render_changes(self, files: list[_File]) -> None:
+        """Read the parsed ``files``; render again the lines whose values changed."""
+        changed = self._collect(files)
         if changed:
             self._rerender(changed)
             self._bodies.clear()
@@ -387,13 +393,11 @@ class MultiprocessScrape:
                 files.append(state)
         return files
 
-    def _collect(self) -> set[int]:
-        """Read the files; the slots whose value or presence changed."""
-        files = self._parsed_files()
+    def _collect(self, files: list[_File]) -> set[int]:
+        """Read the parsed ``files``; the slots whose value or presence changed."""
         width = len(self._owners)
         changed_files = [state.refresh() for state in files]
-        for state in files[_KEPT_MAPPED:]:
-            state.close()
+        _unmap_unkept(files)
         if files == self._order and not any(changed_files) and len(self._values) == width:
             return set()
         self._order = files
