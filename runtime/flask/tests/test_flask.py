@@ -4,7 +4,10 @@ cannot set up (a limit of one request, a view that fails)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
+import flask.app
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
@@ -77,3 +80,35 @@ def test_route_templates_are_written_the_openapi_way() -> None:
     assert template("/api/items/<int(min=1, max=9):item_id>") == "/api/items/{item_id}"
     assert template("/a/<x>/b/<path:rest>") == "/a/{x}/b/{rest}"
     assert template("/api/items") == "/api/items"
+
+
+def test_flask_asks_once_per_function_whether_it_is_a_coroutine(monkeypatch: Any) -> None:
+    app = application()
+
+    @app.get("/test/plain")
+    def plain() -> str:
+        return "done"
+
+    asked: list[Callable[..., Any]] = []
+    check = flask.app.iscoroutinefunction
+    monkeypatch.setattr(
+        flask.app, "iscoroutinefunction", lambda function: asked.append(function) or check(function)
+    )
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get("/test/plain")
+        assert response.status_code == 200
+        assert response.get_data(as_text=True) == "done"
+    # The view and the runtime's hooks, each asked about at its first request only.
+    assert asked.count(plain) == 1
+    assert len(asked) >= 4
+    assert len(asked) == len({id(function) for function in asked})
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self) -> str:
+            return "called"
+
+    unhashable = Unhashable()
+    assert app.ensure_sync(unhashable)() == "called"
