@@ -13,7 +13,7 @@ DEMO := $(CURDIR)/.demo
 # The tests and the demo run uv by name, so a bootstrapped uv must be on PATH too.
 export PATH := $(patsubst %/,%,$(dir $(UV))):$(PATH)
 
-.PHONY: demo test bench bench-quick resilience-report lint clean
+.PHONY: demo test bench bench-quick bench-instructions resilience-report lint clean
 
 # Render the $(FRAMEWORK) template with default answers and serve it on SQLite.
 demo: .venv/.synced
@@ -55,6 +55,12 @@ bench-quick: .venv/.synced
 	$(UV) run --no-sync python -m kit.system wrk
 	$(UV) run --no-sync --group bench python -m bench.run --quick $(BENCH_ARGS)
 	$(UV) run --no-sync --group bench python -m bench.agree
+
+# What a request costs each variant in instructions, without the machine's noise
+# (callgrind; bench/instructions.json); about half an hour.
+bench-instructions: .venv/.synced
+	$(UV) run --no-sync python -m kit.system valgrind
+	$(UV) run --no-sync --group bench python -m bench.instructions $(BENCH_ARGS)
 
 # docs/resilience.md from one run of the resilience tier.
 resilience-report: .venv/.synced

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import agree
+from bench import agree, instructions
 from bench.run import ENDPOINTS, ITEM_PATH, QUICK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -423,6 +423,18 @@ def main() -> int:
         lines += the_profile(json.loads(PROFILE.read_text()), frameworks)
     if QUICK.exists():
         lines += ["## Quick mode", "", *agree.table(data, json.loads(QUICK.read_text())), ""]
+    if instructions.OUT.exists():
+        lines += [
+            "## Instructions a request",
+            "",
+            "`make bench-instructions` (`bench/instructions.py`, a run of its own, not this",
+            "one's): each variant's application driven in process under callgrind, no",
+            "server or client; instructions one request costs, and what each part of the",
+            "runtime costs (the generated service less the service with that part off).",
+            "",
+            instructions.table(json.loads(instructions.OUT.read_text())),
+            "",
+        ]
     if NOTES.exists():
         lines += [NOTES.read_text()]
     DOC.write_text("\n".join(lines))

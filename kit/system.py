@@ -26,8 +26,9 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "postgresql": ("initdb", "pg_ctl", "postgres"),
     "prometheus": ("prometheus", "promtool"),
     "wrk": ("wrk",),
+    "valgrind": ("valgrind",),
 }
-# What the test suite needs; the benchmark asks for wrk itself.
+# What the test suite needs; the benchmark asks for wrk (and valgrind) itself.
 FOR_TESTS = ("postgresql", "prometheus")
 # The generated projects' Dockerfile: the tests replay its build with its Python.
 IMAGE_PYTHON = image_python(KIT_ROOT / "templates" / "_shared" / "deploy" / "Dockerfile")

@@ -1,0 +1,209 @@
+"""What a request costs each variant in instructions: the decomposition without
+the machine's noise.
+
+Throughput on this shared two-CPU machine moves by up to 2x between repeats,
+and a ratio by up to 0.15 between runs of the same code (docs/performance.md).
+Instructions do not: each variant's application is driven in process
+(``bench/drive.py``, no server, no client) under valgrind's callgrind, twice,
+with ``--requests`` and with a fifth of them; the difference over the
+difference in requests is the instructions one request costs, start-up and
+exit apart. Two runs of FastAPI's ``GET /`` gave 620,953 and 621,041: with
+one hash seed, the export by batch only and the readiness check run once,
+nothing in a run depends on how long it takes.
+
+The variants are the bare app, the generated service, and the generated
+service with one part switched off (``bench/run.py``'s decomposition, plus
+its metrics): what a part costs is the generated service's count less that
+variant's. Instructions are not time (a cache miss costs many), and the
+server's own work is not in them: they decide where to look, and
+``make bench`` still decides the targets.
+
+    python -m bench.instructions                          # everything, about half an hour
+    python -m bench.instructions --frameworks flask --endpoints sqlite
+
+It uses the projects ``make bench`` set up in ``.bench/`` (or sets them up),
+needs ``valgrind``, and writes ``bench/instructions.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import (
+    APPS,
+    DECOMPOSITION,
+    ITEM_PATH,
+    WORK,
+    DiscardingSink,
+    production_env,
+    seed_sqlite,
+    set_up,
+)
+from kit.project import Project, procfile
+from kit.render import FRAMEWORKS
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVER = ROOT / "bench" / "drive.py"
+OUT = ROOT / "bench" / "instructions.json"
+PATHS = {"trivial": "/", "sqlite": ITEM_PATH}
+INTERFACE = {"fastapi": "asgi", "flask": "wsgi", "django": "wsgi"}
+# The generated service with one part off: its environment, or the driver's switch.
+SWITCHES: dict[str, tuple[dict[str, str], list[str]]] = {
+    **{name: (env, []) for name, env in DECOMPOSITION.items()},
+    "no metrics": ({}, ["--no-metrics"]),
+}
+VARIANTS = ("bare", "generated", *SWITCHES)
+COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def collected(command: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Instructions the command executed, all its threads together."""
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    found = COLLECTED.search(run.stderr)
+    if run.returncode != 0 or found is None:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{run.stdout[-2000:]}{run.stderr[-3000:]}")
+    return int(found.group(1))
+
+
+def per_request(
+    project: Project, variant: str, path: str, env: dict[str, str], requests: int, warm: int
+) -> float:
+    framework = project.framework
+    if variant == "bare":
+        app, cwd, switch = f"{framework}_bare:app", APPS, []
+    else:
+        app, cwd = procfile(project.path)["web"].split()[-1], project.path
+        env = {**env, **SWITCHES.get(variant, ({}, []))[0]}
+        switch = SWITCHES.get(variant, ({}, []))[1]
+    if ":" not in app:
+        app += ":application"  # gunicorn's default
+    fewer = requests // 5
+
+    def command(count: int) -> list[str]:
+        python = str(project.bin / "python")
+        return [
+            python,
+            str(DRIVER),
+            INTERFACE[framework],
+            app,
+            path,
+            str(count),
+            "--warm",
+            str(warm),
+            *switch,
+        ]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        many, few = pool.map(lambda n: collected(command(n), cwd, env), (requests, fewer))
+    return (many - few) / (requests - fewer)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--endpoints", default=",".join(PATHS))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--requests", type=int, default=250)
+    parser.add_argument("--warm", type=int, default=100)
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
+        return 1
+    variants = args.variants.split(",")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or not {"bare", "generated"} <= set(variants):
+        parser.error(f"variants are {', '.join(VARIANTS)}; bare and generated are needed")
+    sink = DiscardingSink()
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for framework in args.frameworks.split(","):
+        path = WORK / framework / "example-service"
+        project = Project(framework, path) if (path / ".venv").is_dir() else set_up(framework)
+        url = f"sqlite:///{WORK / framework / 'instructions.sqlite3'}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        common = production_env(sink)
+        project.release(**common, DATABASE_URL=url)
+        seed_sqlite(url)
+        # Spans are exported when a batch is full or at exit, not every 5 s: a
+        # run lasts a minute under valgrind, and how many batches a timer cut
+        # would differ between the two runs. One hash seed: dicts and sets
+        # laid out alike in both.
+        env = project.env(
+            **common,
+            DATABASE_URL=url,
+            OTEL_BSP_SCHEDULE_DELAY=str(24 * 3600 * 1000),
+            PYTHONHASHSEED="0",
+        )
+        for endpoint in args.endpoints.split(","):
+            counts = results.setdefault(framework, {}).setdefault(endpoint, {})
+            for variant in variants:
+                counts[variant] = per_request(
+                    project, variant, PATHS[endpoint], env, args.requests, args.warm
+                )
+                print(
+                    f"{framework:8} {endpoint:8} {variant:14} {counts[variant]:>12,.0f}", flush=True
+                )
+    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table(results))
+    return 0
+
+
+# What a part costs: the generated service's count less the count without it
+# (spans: tracing without its export, which has its own column).
+PARTS = {
+    "span export": ("generated", "no export"),
+    "spans": ("no export", "no tracing"),
+    "access log": ("generated", "no access log"),
+    "metrics": ("generated", "no metrics"),
+}
+
+
+def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Instructions a request, bare over generated (as a throughput ratio
+    would be), and what each part of the runtime costs; the rest is the
+    pipeline, the request id, the log context and the framework's adapter."""
+    lines = [
+        "| Framework | Endpoint | bare | generated | bare / generated | "
+        + " | ".join(PARTS)
+        + " | the rest |",
+        "| --- | --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in PARTS) + " | ---: |",
+    ]
+    for framework, endpoints in results.items():
+        for endpoint, counts in endpoints.items():
+            bare, generated = counts["bare"], counts["generated"]
+            costs = [
+                counts[with_it] - counts[without] if {with_it, without} <= counts.keys() else None
+                for with_it, without in PARTS.values()
+            ]
+            cells = [f"{cost:,.0f}" if cost is not None else "-" for cost in costs]
+            rest = (
+                f"{generated - bare - sum(c for c in costs if c is not None):,.0f}"
+                if None not in costs
+                else "-"
+            )
+            lines.append(
+                f"| {framework} | {endpoint} | {bare:,.0f} | {generated:,.0f} | "
+                f"{bare / generated:.2f} | " + " | ".join(cells) + f" | {rest} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
