@@ -32,12 +32,22 @@ def load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
+def worker(spec: str) -> Any:
+    """The generated service's gunicorn hooks (``gunicorn.conf.py``), which a
+    worker runs after fork and at its exit: tracing, error tracking; None for
+    the bare app."""
+    try:
+        return importlib.import_module(f"{spec.split('.', 1)[0]}.runtime.gunicorn")
+    except ImportError:
+        return None
+
+
 def started(spec: str) -> None:
-    """What the generated service's gunicorn worker runs before its first request."""
+    """What the generated service's threaded worker runs before its first request."""
     try:
         server = importlib.import_module(f"{spec.split('.', 1)[0]}.runtime.server")
     except ImportError:
-        return  # the bare app, or an ASGI service (its lifespan does it)
+        return
     for callback in getattr(server, "_start_callbacks", ()):
         callback()
 
@@ -175,18 +185,23 @@ def main() -> None:
     sys.path.insert(0, os.getcwd())  # as gunicorn's --chdir
     if args.no_metrics:
         without_metrics()
+    hooks = worker(args.app)
+    if hooks is not None:
+        hooks.post_fork(None, None)  # before the application, as in gunicorn
     app = load(args.app)
     untimed(args.app)
     if args.interface == "asgi":
         asyncio.run(asgi_run(app, args.path, args.warm, args.requests))
-        return
-    started(args.app)
-    request = wsgi_requests(app, args.path)
-    for count in (args.warm, args.requests):
-        for _ in range(count):
-            if (status := request()) != 200:
-                raise SystemExit(f"GET {args.path}: {status}")
-        settle()
+    else:
+        started(args.app)
+        request = wsgi_requests(app, args.path)
+        for count in (args.warm, args.requests):
+            for _ in range(count):
+                if (status := request()) != 200:
+                    raise SystemExit(f"GET {args.path}: {status}")
+            settle()
+    if hooks is not None:
+        hooks.worker_exit(None, None)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,10 @@ def main() -> int:
     if unknown or not {"bare", "generated"} <= set(variants):
         parser.error(f"variants are {', '.join(VARIANTS)}; bare and generated are needed")
     sink = DiscardingSink()
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    # A run of some frameworks or endpoints replaces only their figures.
+    results: dict[str, dict[str, dict[str, float]]] = (
+        json.loads(OUT.read_text()) if OUT.exists() else {}
+    )
     for framework in args.frameworks.split(","):
         path = WORK / framework / "example-service"
         project = Project(framework, path) if (path / ".venv").is_dir() else set_up(framework)
@@ -151,7 +154,7 @@ def main() -> int:
             PYTHONHASHSEED="0",
         )
         for endpoint in args.endpoints.split(","):
-            counts = results.setdefault(framework, {}).setdefault(endpoint, {})
+            counts = results.setdefault(framework, {})[endpoint] = {}
             for variant in variants:
                 counts[variant] = per_request(
                     project, variant, PATHS[endpoint], env, args.requests, args.warm
