@@ -32,36 +32,38 @@ def load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def worker(spec: str) -> Any:
-    """The generated service's gunicorn hooks (``gunicorn.conf.py``), which a
-    worker runs after fork and at its exit: tracing, error tracking; None for
-    the bare app."""
+def runtime_module(spec: str, name: str) -> Any:
+    """The generated service's ``runtime.<name>`` module; None for the bare app."""
+    package = spec.partition(":")[0].split(".")[0]
     try:
-        return importlib.import_module(f"{spec.split('.', 1)[0]}.runtime.gunicorn")
+        return importlib.import_module(f"{package}.runtime.{name}")
     except ImportError:
         return None
 
 
+def worker(spec: str) -> Any:
+    """The generated service's gunicorn hooks (``gunicorn.conf.py``), which a
+    worker runs after fork and at its exit: tracing, error tracking; None for
+    the bare app."""
+    return runtime_module(spec, "gunicorn")
+
+
 def started(spec: str) -> None:
     """What the generated service's threaded worker runs before its first request."""
-    try:
-        server = importlib.import_module(f"{spec.split('.', 1)[0]}.runtime.server")
-    except ImportError:
-        return
+    server = runtime_module(spec, "server")
     for callback in getattr(server, "_start_callbacks", ()):
         callback()
 
 
 def untimed(spec: str) -> None:
     """The generated service's readiness check, run when its last outcome is
-    10 s old, is run once only (then every 11 days): under valgrind a run lasts a minute, and work
-    due every so many seconds would be charged to its requests. (The span
-    export's schedule is the environment's: ``bench/instructions.py`` sets it.)"""
-    try:
-        readiness = importlib.import_module(f"{spec.split('.', 1)[0]}.runtime.readiness")
-    except ImportError:
-        return
-    vars(readiness)["REFRESH_SECONDS"] = 1e6
+    10 s old, is run once only (then every 11 days): under valgrind a run
+    lasts a minute, and work due every so many seconds would be charged to its
+    requests. (The span export's schedule is the environment's:
+    ``bench/instructions.py`` sets it.)"""
+    readiness = runtime_module(spec, "readiness")
+    if readiness is not None:
+        vars(readiness)["REFRESH_SECONDS"] = 1e6
 
 
 def without_metrics() -> None:
