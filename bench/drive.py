@@ -41,13 +41,6 @@ def runtime_module(spec: str, name: str) -> Any:
         return None
 
 
-def worker(spec: str) -> Any:
-    """The generated service's gunicorn hooks (``gunicorn.conf.py``), which a
-    worker runs after fork and at its exit: tracing, error tracking; None for
-    the bare app."""
-    return runtime_module(spec, "gunicorn")
-
-
 def started(spec: str) -> None:
     """What the generated service's threaded worker runs before its first request."""
     server = runtime_module(spec, "server")
@@ -187,7 +180,9 @@ def main() -> None:
     sys.path.insert(0, os.getcwd())  # as gunicorn's --chdir
     if args.no_metrics:
         without_metrics()
-    hooks = worker(args.app)
+    # The gunicorn hooks (gunicorn.conf.py) a worker runs after fork and at its
+    # exit: tracing and error tracking are set up there.
+    hooks = runtime_module(args.app, "gunicorn")
     if hooks is not None:
         hooks.post_fork(None, None)  # before the application, as in gunicorn
     app = load(args.app)

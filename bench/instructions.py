@@ -83,12 +83,12 @@ def per_request(
     project: Project, variant: str, path: str, env: dict[str, str], requests: int, warm: int
 ) -> float:
     framework = project.framework
+    switched_env, switch = SWITCHES.get(variant, ({}, []))  # none for bare and generated
     if variant == "bare":
-        app, cwd, switch = f"{framework}_bare:app", APPS, []
+        app, cwd = f"{framework}_bare:app", APPS
     else:
         app, cwd = procfile(project.path)["web"].split()[-1], project.path
-        env = {**env, **SWITCHES.get(variant, ({}, []))[0]}
-        switch = SWITCHES.get(variant, ({}, []))[1]
+        env = {**env, **switched_env}
     if ":" not in app:
         app += ":application"  # gunicorn's default
     fewer = requests // 5

@@ -55,7 +55,8 @@ class JsonRequest(Request):
 
 
 # Functions whose ``ensure_sync`` answer is kept: views, hooks and handlers are
-# a few dozen; a caller that makes a new function per request only evicts its own.
+# a few dozen; a caller that makes a new function per request empties the cache
+# now and then rather than growing it.
 _SYNC_CACHE_MAX = 1024
 
 

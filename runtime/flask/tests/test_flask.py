@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
@@ -82,7 +83,9 @@ def test_route_templates_are_written_the_openapi_way() -> None:
     assert template("/api/items") == "/api/items"
 
 
-def test_flask_asks_once_per_function_whether_it_is_a_coroutine(monkeypatch: Any) -> None:
+def test_flask_asks_once_per_function_whether_it_is_a_coroutine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     app = application()
 
     @app.get("/test/plain")
