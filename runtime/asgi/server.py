@@ -56,13 +56,21 @@ class HttpProtocol(HttpToolsProtocol):
         self._message_cycle: RequestResponseCycle | None = None  # whose body is being read
         self._cycles: deque[RequestResponseCycle] = deque()  # not yet answered, in order
         self._timeout = get_settings().request_timeout
-        self._deadline: asyncio.TimerHandle | None = None  # of the request being received
+        # The loop's time at the first byte of the request not yet received whole.
+        self._receiving_since: float | None = None
+        # One timer per connection, not per request: when it fires early for
+        # a later request it is set again for that one's deadline. Setting and
+        # cancelling a timer took 1.3 µs a request (uvloop, timeit); reading
+        # the loop's clock takes 0.1.
+        self._deadline: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # the connection closes once the answers it owes are sent
-        if self._reading_head and self._deadline is None:
-            self._deadline = self.loop.call_later(self._timeout, self._too_slow)
+        if self._reading_head and self._receiving_since is None:
+            self._receiving_since = now = self.loop.time()
+            if self._deadline is None:
+                self._deadline = self.loop.call_at(now + self._timeout, self._too_slow)
         head_before, heads_before = self._reading_head, self._heads
         super().data_received(data)
         # Only a read that began and ended inside one head is counted: all of it
@@ -107,17 +115,18 @@ class HttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._message_cycle = None
         self._reading_head = True
-        self._cancel_deadline()
+        self._receiving_since = None
         super().on_message_complete()
-
-    def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
 
     def _too_slow(self) -> None:
         self._deadline = None
-        if not self._refused:
+        since = self._receiving_since
+        if since is None or self._refused:
+            return
+        due = since + self._timeout
+        if self.loop.time() < due:  # a later request's: its own deadline is still to come
+            self._deadline = self.loop.call_at(due, self._too_slow)
+        else:
             self.logger.warning("Request timeout: not received whole within %gs.", self._timeout)
             self._refuse(HTTPStatus.REQUEST_TIMEOUT)
 
@@ -162,7 +171,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_deadline()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         # uvicorn tells only the latest request; an earlier one still being
         # served would write to the closed transport.
         for cycle in self._cycles:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -83,11 +84,8 @@ class App:
         await send({"type": "http.response.body", "body": body})
 
 
-async def serve(
-    app: App, pieces: Iterable[bytes], meanwhile: Callable[[Connection], None] | None = None
-) -> Connection:
-    """Write ``pieces`` one by one until the server closes, look at the connection
-    (``meanwhile``), then let ``/slow`` and every other request finish."""
+def opened(app: App) -> tuple[Any, Connection, ServerState]:
+    """A connection made to the server's protocol serving ``app``."""
     config = Config(app=app, http=server.HttpProtocol, lifespan="off", log_config=None)
     config.load()
     state = ServerState()
@@ -95,6 +93,15 @@ async def serve(
     connection = Connection()
     connection.protocol = protocol
     protocol.connection_made(connection)
+    return protocol, connection, state
+
+
+async def serve(
+    app: App, pieces: Iterable[bytes], meanwhile: Callable[[Connection], None] | None = None
+) -> Connection:
+    """Write ``pieces`` one by one until the server closes, look at the connection
+    (``meanwhile``), then let ``/slow`` and every other request finish."""
+    protocol, connection, state = opened(app)
     for piece in pieces:
         if connection.closed:
             break
@@ -229,3 +236,29 @@ def test_a_client_gone_mid_pipeline_is_gone_for_every_request() -> None:
     connection, app = run(get(b"/slow") + get(b"/queued"), meanwhile=Connection.close)
     assert connection.statuses == []
     assert app.served == ["/slow"]
+
+
+def test_every_request_of_a_connection_has_its_own_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """REQUEST_TIMEOUT counts from each request's first byte, also on a kept-alive
+    connection whose earlier requests came long before or just before it."""
+    settings = replace(server.get_settings(), request_timeout=0.5)
+    monkeypatch.setattr(server, "get_settings", lambda: settings)
+
+    async def main() -> list[tuple[float, list[int], bool]]:
+        protocol, connection, _ = opened(App())
+        seen = []
+        # (seconds after the first request, bytes sent then); the last request never ends.
+        plan = [(0.0, get(b"/1")), (0.7, get(b"/2")), (1.0, b"GET /3 HTTP/1.1\r\n")]
+        started = asyncio.get_running_loop().time()
+        for at, sent in plan:
+            await asyncio.sleep(max(0.0, started + at - asyncio.get_running_loop().time()))
+            protocol.data_received(sent)
+        # /3's deadline is at 1.5 s, not at 1.2 (when /2's timer fires).
+        for at in (1.3, 1.8):
+            await asyncio.sleep(max(0.0, started + at - asyncio.get_running_loop().time()))
+            seen.append((at, connection.statuses, connection.closed))
+        return seen
+
+    assert asyncio.run(main()) == [(1.3, [200, 200], False), (1.8, [200, 200, 408], True)]
