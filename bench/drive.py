@@ -4,14 +4,15 @@ no client, only what the application does for a request.
 Run by a project's own interpreter (not the kit's), from the directory gunicorn
 would serve it from, with the environment the benchmark gives the service:
 
-    python drive.py <wsgi|asgi> <module:attribute> <path> <requests> [--warm N] [--no-metrics]
+    python drive.py <wsgi|asgi> <module:attribute> <path> <requests> [--warm N] [--no-metrics] [--cpu]
 
 It serves ``--warm`` requests, then ``requests`` more, and exits; every answer
 must be a 200; after each batch it collects and freezes what is left
 (``settle``). Two runs that differ only in ``requests`` differ by what those
 requests cost, start-up and exit (the last spans' export) included in both.
 ``--no-metrics`` makes prometheus_client's counters, gauges and histograms do
-nothing, to measure what recording them costs.
+nothing, to measure what recording them costs. ``--cpu`` prints the serving
+thread's CPU time a request, over the requests after the warm-up.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import importlib
 import io
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,11 +70,16 @@ def without_metrics() -> None:
     Counter.inc = Gauge.inc = Gauge.dec = Gauge.set = Histogram.observe = nothing  # type: ignore[method-assign]
 
 
+# The thread's CPU time at each settle: the requests' own is the difference.
+CPU_MARKS: list[float] = []
+
+
 def settle() -> None:
     """A full collection after the warm-up and after the requests, and what
     survives it frozen: a collection of the old generation comes every so many
     allocations, and one falling in one run and not the other would be
     charged to the requests between them."""
+    CPU_MARKS.append(time.thread_time())
     gc.collect()
     gc.freeze()
 
@@ -176,6 +183,7 @@ def main() -> None:
     parser.add_argument("requests", type=int)
     parser.add_argument("--warm", type=int, default=100)
     parser.add_argument("--no-metrics", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="print the requests' CPU µs each")
     args = parser.parse_args()
     sys.path.insert(0, os.getcwd())  # as gunicorn's --chdir
     if args.no_metrics:
@@ -197,6 +205,10 @@ def main() -> None:
                 if (status := request()) != 200:
                     raise SystemExit(f"GET {args.path}: {status}")
             settle()
+    if args.cpu:
+        # The serving thread's alone: the span export's thread is not in it.
+        spent = (CPU_MARKS[1] - CPU_MARKS[0]) / args.requests * 1e6
+        print(f"cpu {spent:.3f}", file=sys.stderr, flush=True)
     if hooks is not None:
         hooks.worker_exit(None, None)
 

@@ -20,6 +20,12 @@ server's own work is not in them: they decide where to look, and
 
     python -m bench.instructions                          # everything, about half an hour
     python -m bench.instructions --frameworks flask --endpoints sqlite
+    python -m bench.instructions --frameworks fastapi --endpoints trivial --cpu 8 --requests 10000
+
+``--cpu`` measures time instead, the serving thread's CPU time a request
+without valgrind: noisy here (runs of one variant differ by up to 30%), but
+it shows what instructions cannot, that a part's instructions can cost more
+time than their count says (the span export, docs/performance.md).
 
 It uses the projects ``make bench`` set up in ``.bench/`` (or sets them up),
 needs ``valgrind``, and writes ``bench/instructions.json``.
@@ -30,8 +36,10 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +69,7 @@ SWITCHES: dict[str, tuple[dict[str, str], list[str]]] = {
 }
 VARIANTS = ("bare", "generated", *SWITCHES)
 COLLECTED = re.compile(r"Collected : (\d+)")
+CPU = re.compile(r"^cpu ([\d.]+)$", re.M)
 
 
 def collected(command: list[str], cwd: Path, env: dict[str, str]) -> int:
@@ -79,9 +88,11 @@ def collected(command: list[str], cwd: Path, env: dict[str, str]) -> int:
     return int(found.group(1))
 
 
-def per_request(
-    project: Project, variant: str, path: str, env: dict[str, str], requests: int, warm: int
-) -> float:
+def driven(
+    project: Project, variant: str, path: str, env: dict[str, str], count: int, warm: int
+) -> tuple[list[str], Path, dict[str, str]]:
+    """The driver's command for ``variant`` serving ``count`` requests, its
+    directory and its environment."""
     framework = project.framework
     switched_env, switch = SWITCHES.get(variant, ({}, []))  # none for bare and generated
     if variant == "bare":
@@ -91,25 +102,63 @@ def per_request(
         env = {**env, **switched_env}
     if ":" not in app:
         app += ":application"  # gunicorn's default
+    python = str(project.bin / "python")
+    command = [
+        python,
+        str(DRIVER),
+        INTERFACE[framework],
+        app,
+        path,
+        str(count),
+        "--warm",
+        str(warm),
+    ]
+    return [*command, *switch], cwd, env
+
+
+def per_request(
+    project: Project, variant: str, path: str, env: dict[str, str], requests: int, warm: int
+) -> float:
     fewer = requests // 5
 
-    def command(count: int) -> list[str]:
-        python = str(project.bin / "python")
-        return [
-            python,
-            str(DRIVER),
-            INTERFACE[framework],
-            app,
-            path,
-            str(count),
-            "--warm",
-            str(warm),
-            *switch,
-        ]
+    def count(requests: int) -> int:
+        return collected(*driven(project, variant, path, env, requests, warm))
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        many, few = pool.map(lambda n: collected(command(n), cwd, env), (requests, fewer))
+        many, few = pool.map(count, (requests, fewer))
     return (many - few) / (requests - fewer)
+
+
+def _on_one_cpu() -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def cpu_per_request(
+    project: Project,
+    variant: str,
+    path: str,
+    env: dict[str, str],
+    requests: int,
+    warm: int,
+    pin: bool,
+) -> float:
+    """The serving thread's CPU µs a request, without valgrind; on one CPU
+    (the export thread's too) with ``pin``."""
+    command, cwd, env = driven(project, variant, path, env, requests, warm)
+    run = subprocess.run(
+        [*command, "--cpu"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=600,
+        preexec_fn=_on_one_cpu if pin else None,
+    )
+    found = CPU.search(run.stderr)
+    if run.returncode != 0 or found is None:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{run.stderr[-3000:]}")
+    return float(found.group(1))
 
 
 def main() -> int:
@@ -121,8 +170,17 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--requests", type=int, default=250)
     parser.add_argument("--warm", type=int, default=100)
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: the serving thread's CPU µs a request, the median of ROUNDS "
+        "interleaved runs of --requests each (not written to the JSON)",
+    )
+    parser.add_argument("--pin", action="store_true", help="with --cpu: each run on one CPU")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
+    if not args.cpu and shutil.which("valgrind") is None:
         print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
         return 1
     variants = args.variants.split(",")
@@ -132,7 +190,7 @@ def main() -> int:
     sink = DiscardingSink()
     # A run of some frameworks or endpoints replaces only their figures.
     results: dict[str, dict[str, dict[str, float]]] = (
-        json.loads(OUT.read_text()) if OUT.exists() else {}
+        json.loads(OUT.read_text()) if OUT.exists() and not args.cpu else {}
     )
     for framework in args.frameworks.split(","):
         path = WORK / framework / "example-service"
@@ -154,6 +212,27 @@ def main() -> int:
             PYTHONHASHSEED="0",
         )
         for endpoint in args.endpoints.split(","):
+            if args.cpu:
+                cpu = results.setdefault(framework, {})[endpoint] = {}
+                runs: dict[str, list[float]] = {variant: [] for variant in variants}
+                for turn in range(args.cpu):
+                    turn %= len(variants)  # interleaved, who goes first rotating
+                    for variant in variants[turn:] + variants[:turn]:
+                        spent = cpu_per_request(
+                            project,
+                            variant,
+                            PATHS[endpoint],
+                            env,
+                            args.requests,
+                            args.warm,
+                            args.pin,
+                        )
+                        runs[variant].append(spent)
+                        print(
+                            f"{framework:8} {endpoint:8} {variant:14} {spent:>8.1f} µs", flush=True
+                        )
+                cpu.update({variant: statistics.median(runs[variant]) for variant in variants})
+                continue
             counts = results.setdefault(framework, {})[endpoint] = {}
             for variant in variants:
                 counts[variant] = per_request(
@@ -162,6 +241,10 @@ def main() -> int:
                 print(
                     f"{framework:8} {endpoint:8} {variant:14} {counts[variant]:>12,.0f}", flush=True
                 )
+    if args.cpu:
+        print(f"\nThe serving thread's CPU µs a request, median of {args.cpu} runs\n")
+        print(table(results))
+        return 0
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(table(results))
