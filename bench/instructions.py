@@ -161,6 +161,27 @@ def cpu_per_request(
     return float(found.group(1))
 
 
+def cpu_medians(
+    project: Project,
+    variants: list[str],
+    endpoint: str,
+    env: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Each variant's CPU µs a request, the median of ``args.cpu`` runs, interleaved
+    with the first to go rotating."""
+    runs: dict[str, list[float]] = {variant: [] for variant in variants}
+    for turn in range(args.cpu):
+        turn %= len(variants)
+        for variant in variants[turn:] + variants[:turn]:
+            spent = cpu_per_request(
+                project, variant, PATHS[endpoint], env, args.requests, args.warm, args.pin
+            )
+            runs[variant].append(spent)
+            print(f"{project.framework:8} {endpoint:8} {variant:14} {spent:>8.1f} µs", flush=True)
+    return {variant: statistics.median(spent) for variant, spent in runs.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -213,25 +234,9 @@ def main() -> int:
         )
         for endpoint in args.endpoints.split(","):
             if args.cpu:
-                cpu = results.setdefault(framework, {})[endpoint] = {}
-                runs: dict[str, list[float]] = {variant: [] for variant in variants}
-                for turn in range(args.cpu):
-                    turn %= len(variants)  # interleaved, who goes first rotating
-                    for variant in variants[turn:] + variants[:turn]:
-                        spent = cpu_per_request(
-                            project,
-                            variant,
-                            PATHS[endpoint],
-                            env,
-                            args.requests,
-                            args.warm,
-                            args.pin,
-                        )
-                        runs[variant].append(spent)
-                        print(
-                            f"{framework:8} {endpoint:8} {variant:14} {spent:>8.1f} µs", flush=True
-                        )
-                cpu.update({variant: statistics.median(runs[variant]) for variant in variants})
+                results.setdefault(framework, {})[endpoint] = cpu_medians(
+                    project, variants, endpoint, env, args
+                )
                 continue
             counts = results.setdefault(framework, {})[endpoint] = {}
             for variant in variants:
