@@ -102,18 +102,8 @@ def driven(
         env = {**env, **switched_env}
     if ":" not in app:
         app += ":application"  # gunicorn's default
-    python = str(project.bin / "python")
-    command = [
-        python,
-        str(DRIVER),
-        INTERFACE[framework],
-        app,
-        path,
-        str(count),
-        "--warm",
-        str(warm),
-    ]
-    return [*command, *switch], cwd, env
+    command = [str(project.bin / "python"), str(DRIVER), INTERFACE[framework], app, path]
+    return [*command, str(count), "--warm", str(warm), *switch], cwd, env
 
 
 def per_request(
@@ -121,11 +111,11 @@ def per_request(
 ) -> float:
     fewer = requests // 5
 
-    def count(requests: int) -> int:
-        return collected(*driven(project, variant, path, env, requests, warm))
+    def serving(count: int) -> int:
+        return collected(*driven(project, variant, path, env, count, warm))
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        many, few = pool.map(count, (requests, fewer))
+        many, few = pool.map(serving, (requests, fewer))
     return (many - few) / (requests - fewer)
 
 
