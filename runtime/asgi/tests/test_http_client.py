@@ -52,6 +52,31 @@ def test_a_delivery_stops_after_its_attempts(receiver: Receiver) -> None:
     assert len(receiver.snapshot()) == 3
 
 
+def test_the_connection_pool_is_made_at_the_first_call_and_kept(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+    transport = http_client.httpx2.AsyncHTTPTransport
+
+    def counted() -> Any:
+        made.append(len(receiver.snapshot()))
+        return transport()
+
+    monkeypatch.setattr(http_client.httpx2, "AsyncHTTPTransport", counted)
+
+    async def run() -> list[int]:
+        async with http_client.new_client(config.Settings.from_env({})) as client:
+            before = list(made)
+            for _ in range(3):
+                (await client.get(receiver.url + "/hook")).raise_for_status()
+            return before
+
+    assert asyncio.run(run()) == []
+    # One pool, made before the first call went out, for all three.
+    assert made == [0]
+    assert len(receiver.snapshot()) == 3
+
+
 def test_a_4xx_answer_is_not_retried(receiver: Receiver) -> None:
     receiver.answer(then=404)
     assert not deliver(receiver)
