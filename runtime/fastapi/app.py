@@ -6,7 +6,6 @@ client for other services, and closes them in order."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
@@ -75,7 +74,7 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
         tasks = BackgroundTasks()
         # Every router has joined the app by now.
         init_failure_series(routes(app))
-        refresh = asyncio.create_task(keep_ready_current(lambda: probes.readiness_answer(database)))
+        stop_refresh = keep_ready_current(lambda: probes.readiness_answer(database))
         http_client = new_client(settings)
         services = {"database": database, "tasks": tasks, "http_client": http_client}
         log.info("startup complete", service=settings.service_name, version=app.version)
@@ -86,7 +85,7 @@ def create_app(title: str, *, lifespan: Lifespan | None = None, **options: Any) 
                 async with lifespan(app) as state:
                     yield {**(state or {}), **services}
         finally:
-            refresh.cancel()
+            await stop_refresh()
             # uvicorn has already waited for in-flight requests.
             await tasks.drain(timeout=settings.graceful_timeout)
             await http_client.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .config import get_settings
 from .logging import get_logger
 from .readiness import REFRESH_SECONDS, Answer, due_in
 
@@ -14,7 +15,9 @@ log = get_logger(__name__)
 
 def keep_ready_current(check: Callable[[], Answer]) -> Callable[[], None]:
     """Run ``check`` (what ``/ready`` runs) whenever the outcome is due, in a
-    thread of its own; returns what stops it (at the worker's exit)."""
+    thread of its own; returns what stops it (at the worker's exit, before the
+    database closes). A check under way then is let finish, within
+    ``READY_TIMEOUT`` and a second, so the pool is not closed under it."""
     stopped = threading.Event()
 
     def run() -> None:
@@ -27,5 +30,11 @@ def keep_ready_current(check: Callable[[], Answer]) -> Callable[[], None]:
                 log.exception("readiness refresh failed")
                 stopped.wait(REFRESH_SECONDS)
 
-    threading.Thread(target=run, name="readiness-refresh", daemon=True).start()
-    return stopped.set
+    thread = threading.Thread(target=run, name="readiness-refresh", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(get_settings().ready_timeout + 1.0)
+
+    return stop
