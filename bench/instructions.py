@@ -22,10 +22,10 @@ server's own work is not in them: they decide where to look, and
     python -m bench.instructions --frameworks flask --endpoints sqlite
     python -m bench.instructions --frameworks fastapi --endpoints trivial --cpu 8 --requests 10000
 
-``--cpu`` measures time instead, the serving thread's CPU time a request
-without valgrind: noisy here (runs of one variant differ by up to 30%), but
-it shows what instructions cannot, that a part's instructions can cost more
-time than their count says (the span export, docs/performance.md).
+``--cpu`` measures time instead, the process's CPU time a request (every
+thread's, the span export's included) without valgrind: noisy here (runs of
+one variant differ by up to 30%), but it shows what instructions cannot, how
+long a part's instructions take (docs/performance.md).
 
 It uses the projects ``make bench`` set up in ``.bench/`` (or sets them up),
 needs ``valgrind``, and writes ``bench/instructions.json``.
@@ -132,8 +132,7 @@ def cpu_per_request(
     warm: int,
     pin: bool,
 ) -> float:
-    """The serving thread's CPU µs a request, without valgrind; on one CPU
-    (the export thread's too) with ``pin``."""
+    """The process's CPU µs a request, without valgrind; on one CPU with ``pin``."""
     command, cwd, env = driven(project, variant, path, env, requests, warm)
     run = subprocess.run(
         [*command, "--cpu"],
@@ -147,7 +146,9 @@ def cpu_per_request(
     )
     found = CPU.search(run.stderr)
     if run.returncode != 0 or found is None:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{run.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(command)} exited with {run.returncode}:\n{run.stderr[-3000:]}"
+        )
     return float(found.group(1))
 
 
@@ -186,7 +187,7 @@ def main() -> int:
         type=int,
         default=0,
         metavar="ROUNDS",
-        help="instead: the serving thread's CPU µs a request, the median of ROUNDS "
+        help="instead: the process's CPU µs a request, the median of ROUNDS "
         "interleaved runs of --requests each (not written to the JSON)",
     )
     parser.add_argument("--pin", action="store_true", help="with --cpu: each run on one CPU")
@@ -237,7 +238,7 @@ def main() -> int:
                     f"{framework:8} {endpoint:8} {variant:14} {counts[variant]:>12,.0f}", flush=True
                 )
     if args.cpu:
-        print(f"\nThe serving thread's CPU µs a request, median of {args.cpu} runs\n")
+        print(f"\nThe process's CPU µs a request, median of {args.cpu} runs\n")
         print(table(results))
         return 0
     OUT.write_text(json.dumps(results, indent=2) + "\n")
