@@ -4,31 +4,22 @@ way finish, within READY_TIMEOUT and a second, and ends an idle wait at once."""
 from __future__ import annotations
 
 import asyncio
-import math
 import time
+from types import ModuleType
 from typing import Any
-
-import pytest
 
 from . import runtime_module
 
 Answer = tuple[dict[str, Any], int]  # readiness.Answer
-refresh, readiness, config = (
-    runtime_module("refresh"),
-    runtime_module("readiness"),
-    runtime_module("config"),
-)
+readiness = runtime_module("readiness")
 
 
-@pytest.fixture(autouse=True)
-def fresh_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No outcome yet, so the first check is due at once; READY_TIMEOUT 0.2 s."""
-    monkeypatch.setattr(readiness, "_checked_at", -math.inf)
-    settings = config.Settings.from_env({"READY_TIMEOUT": "0.2"})
-    monkeypatch.setattr(refresh, "get_settings", lambda: settings)
+def passed() -> Answer:
+    answer: Answer = readiness.answer({"database": readiness.passed()})
+    return answer
 
 
-def stopped_during_a_check(seconds: float) -> tuple[list[str], float]:
+def stopped_during_a_check(refresh: ModuleType, seconds: float) -> tuple[list[str], float]:
     """What a check taking ``seconds`` went through when the refresh was stopped
     while it ran, and how long stopping took."""
     events: list[str] = []
@@ -44,8 +35,7 @@ def stopped_during_a_check(seconds: float) -> tuple[list[str], float]:
                 events.append("cancelled")
                 raise
             events.append("finished")
-            answer: Answer = readiness.answer({"database": readiness.passed()})
-            return answer
+            return passed()
 
         stop = refresh.keep_ready_current(check)
         await started.wait()
@@ -56,26 +46,27 @@ def stopped_during_a_check(seconds: float) -> tuple[list[str], float]:
     return events, asyncio.run(run())
 
 
-def test_a_check_under_way_is_let_finish() -> None:
-    events, took = stopped_during_a_check(0.3)
+def test_a_check_under_way_is_let_finish(refresh: ModuleType) -> None:
+    events, took = stopped_during_a_check(refresh, 0.3)
     assert events == ["finished"]
     assert 0.25 < took < 1.0
 
 
-def test_a_check_that_overruns_is_cancelled_after_ready_timeout_and_a_second() -> None:
-    events, took = stopped_during_a_check(10)
+def test_a_check_that_overruns_is_cancelled_after_ready_timeout_and_a_second(
+    refresh: ModuleType,
+) -> None:
+    events, took = stopped_during_a_check(refresh, 10)
     assert events == ["cancelled"]
     assert 1.1 < took < 2.5
 
 
-def test_stopping_between_checks_ends_the_wait_at_once() -> None:
+def test_stopping_between_checks_ends_the_wait_at_once(refresh: ModuleType) -> None:
     checks: list[float] = []
 
     async def run() -> float:
         async def check() -> Answer:
             checks.append(time.monotonic())
-            answer: Answer = readiness.answer({"database": readiness.passed()})
-            return answer
+            return passed()
 
         stop = refresh.keep_ready_current(check)
         await asyncio.sleep(0.1)  # the first check ran; the next is 10 s away
