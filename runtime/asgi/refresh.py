@@ -7,9 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from .config import get_settings
 from .logging import get_logger
-from .readiness import REFRESH_SECONDS, Answer, due_in
+from .readiness import REFRESH_SECONDS, Answer, due_in, stop_within
 
 log = get_logger(__name__)
 
@@ -43,7 +42,7 @@ def keep_ready_current(check: Callable[[], Awaitable[Answer]]) -> Callable[[], A
 
     async def stop() -> None:
         stopped.set()
-        _, running = await asyncio.wait({task}, timeout=get_settings().ready_timeout + 1.0)
+        _, running = await asyncio.wait({task}, timeout=stop_within())
         if running:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

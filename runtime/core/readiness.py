@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from . import lifecycle
+from .config import get_settings
 from .logging import get_logger
 from .metrics import record_readiness
 
@@ -64,6 +65,12 @@ def answer(checks: dict[str, dict[str, str]]) -> Answer:
         (log.info if ok else log.warning)("readiness changed", ready=ok, **checks)
         _last_ready = ok
     return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+
+
+def stop_within() -> float:
+    """How long stopping the refresh waits for a check under way: the check's
+    own ``READY_TIMEOUT``, and a second to close what it opened."""
+    return get_settings().ready_timeout + 1.0
 
 
 def due_in() -> float:

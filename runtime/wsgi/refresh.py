@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .config import get_settings
 from .logging import get_logger
-from .readiness import REFRESH_SECONDS, Answer, due_in
+from .readiness import REFRESH_SECONDS, Answer, due_in, stop_within
 
 log = get_logger(__name__)
 
@@ -35,6 +34,6 @@ def keep_ready_current(check: Callable[[], Answer]) -> Callable[[], None]:
 
     def stop() -> None:
         stopped.set()
-        thread.join(get_settings().ready_timeout + 1.0)
+        thread.join(stop_within())
 
     return stop
