@@ -34,7 +34,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -73,7 +73,7 @@ class Provider(TracerProvider):
 class Tracer:
     """Starts ``RecordingSpan``s for ``provider`` while it is lean, the SDK's spans otherwise."""
 
-    __slots__ = ("_provider", "limits", "processor", "scope", "sdk")
+    __slots__ = ("_provider", "fixed", "limits", "processor", "scope", "sdk")
 
     def __init__(self, provider: Provider, name: str) -> None:
         self._provider = provider
@@ -83,6 +83,7 @@ class Tracer:
             self.sdk.span_processor if isinstance(self.sdk, SdkTracer) else SpanProcessor()
         )
         self.scope = InstrumentationScope(name, "")  # as the provider names its tracer's
+        self.fixed = _fixed_decisions(getattr(self.sdk, "sampler", None))
 
     def start_span(
         self,
@@ -103,8 +104,20 @@ class Tracer:
             parent = None
             trace_id = ids.generate_trace_id()
             random_id = ids.is_trace_id_random()
-        sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, ())
-        decision = sampled.decision
+        fixed = self.fixed
+        if fixed is None:
+            sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            decision, trace_state = sampled.decision, sampled.trace_state
+            attributes = sampled.attributes
+        elif parent is None:
+            decision, trace_state = fixed[0], None
+        else:
+            sampled_parent = parent.trace_flags.sampled
+            if parent.is_remote:
+                decision = fixed[1] if sampled_parent else fixed[2]
+            else:
+                decision = fixed[3] if sampled_parent else fixed[4]
+            trace_state = parent.trace_state
         flags = TraceFlags.SAMPLED if decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
         if random_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
@@ -113,11 +126,36 @@ class Tracer:
             ids.generate_span_id(),
             is_remote=False,
             trace_flags=TraceFlags(flags),
-            trace_state=sampled.trace_state,
+            trace_state=trace_state,
         )
         if decision is Decision.DROP:
             return trace.NonRecordingSpan(span_context)
-        return RecordingSpan(name, span_context, parent, kind, sampled.attributes, self)
+        return RecordingSpan(name, span_context, parent, kind, attributes, self)
+
+
+def _fixed_decisions(sampler: Sampler | None) -> tuple[Decision, ...] | None:
+    """The decisions of a sampler that decides by the parent alone (always on or
+    off, or parent-based over those): for no parent, then a remote parent
+    sampled and not, then a local one sampled and not. None for any other
+    sampler, which is asked for each span.
+
+    The SDK's samplers ask for the parent span three times and wrap their
+    answer in new objects: 1.5 µs of each span's 8.9 (timeit).
+    """
+    if type(sampler) is StaticSampler:
+        return (sampler._decision,) * 5
+    if type(sampler) is not ParentBased:
+        return None
+    delegates = (
+        sampler._root,
+        sampler._remote_parent_sampled,
+        sampler._remote_parent_not_sampled,
+        sampler._local_parent_sampled,
+        sampler._local_parent_not_sampled,
+    )
+    if any(type(delegate) is not StaticSampler for delegate in delegates):
+        return None
+    return tuple(cast(StaticSampler, delegate)._decision for delegate in delegates)
 
 
 def _frozen(
@@ -158,7 +196,7 @@ class RecordingSpan(trace.Span):
         context: SpanContext,
         parent: SpanContext | None,
         kind: SpanKind,
-        attributes: Mapping[str, Any],
+        attributes: types.Attributes,
         tracer: Tracer,
     ) -> None:
         self._name = name
@@ -173,7 +211,17 @@ class RecordingSpan(trace.Span):
         self._attributes: dict[str, Any] = {}
         self._bounded: BoundedAttributes | None = None
         if attributes:
-            self.set_attributes(attributes)
+            limits = tracer.limits
+            most = limits.max_span_attributes
+            if (
+                limits.max_span_attribute_length is None
+                and (most is None or len(attributes) <= most)
+                and all(type(k) is str and k and type(v) in _PLAIN for k, v in attributes.items())
+            ):
+                # What set_attributes would keep, key by key, with nothing to evict.
+                self._attributes = dict(attributes)
+            else:
+                self.set_attributes(attributes)
         self._start_time = time_ns()
 
     def _to_bounded(self) -> BoundedAttributes:
