@@ -77,30 +77,13 @@ def libpq_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _shut_down(fileno: int) -> None:
+def shut_down(fileno: int) -> None:
     """Wake a poll on the socket with end-of-file: shut down a second descriptor
     of it, so the connection's own stays open until psycopg closes it."""
     with contextlib.suppress(OSError):
         duplicate = os.dup(fileno)
         with socket.socket(fileno=duplicate) as sock:
             sock.shutdown(socket.SHUT_RDWR)
-
-
-class Deadline:
-    """One wait's deadline; ``fire`` shuts the socket down if the wait is still on."""
-
-    __slots__ = ("done", "fileno", "fired")
-
-    def __init__(self, fileno: int) -> None:
-        self.fileno = fileno
-        self.done = False
-        self.fired = False
-
-    def fire(self) -> None:
-        if self.done:
-            return
-        self.fired = True
-        _shut_down(self.fileno)
 
 
 class Watch:
@@ -122,8 +105,8 @@ class _Watchdog:
     It looks ten times a second, whether or not a wait is under way: waking it
     for each wait would cost a thread switch per database round trip, and
     deadlines are seconds long, so a tenth of a second late is on time. Each
-    connection has one ``Watch`` that its waits set and clear: a wait costs
-    two uncontended locks (4.8 µs with a new deadline on a heap per wait, timeit).
+    connection has one ``Watch`` that its waits set and clear: two uncontended
+    locks, 1.07 µs a wait against 4.8 for a new deadline on a heap (timeit).
     """
 
     def __init__(self) -> None:
@@ -160,7 +143,7 @@ class _Watchdog:
                 for watch in list(self._watches):
                     if watch.on and watch.expires <= now:
                         watch.on, watch.fired = False, True
-                        _shut_down(watch.fileno)
+                        shut_down(watch.fileno)
 
 
 _watchdog = _Watchdog()

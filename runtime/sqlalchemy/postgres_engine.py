@@ -21,11 +21,11 @@ from .config import Settings
 from .postgres import (
     CHECK_AFTER_IDLE,
     Connection,
-    Deadline,
     Deadlines,
     NoAnswer,
     libpq_options,
     no_answer,
+    shut_down,
 )
 
 
@@ -75,6 +75,23 @@ def check_before_use(engine: Engine) -> None:
             raise exc.InvalidatePoolError(str(error)) from error
         finally:
             cursor.close()
+
+
+class Deadline:
+    """One wait's deadline; ``fire`` shuts the socket down if the wait is still on."""
+
+    __slots__ = ("done", "fileno", "fired")
+
+    def __init__(self, fileno: int) -> None:
+        self.fileno = fileno
+        self.done = False
+        self.fired = False
+
+    def fire(self) -> None:
+        if self.done:
+            return
+        self.fired = True
+        shut_down(self.fileno)
 
 
 class AsyncConnection(Deadlines, psycopg.AsyncConnection[TupleRow]):
