@@ -18,8 +18,9 @@ variant's. Instructions are not time (a cache miss costs many), and the
 server's own work is not in them: they decide where to look, and
 ``make bench`` still decides the targets.
 
-    python -m bench.instructions                          # everything, about half an hour
+    python -m bench.instructions                          # everything, about 50 minutes
     python -m bench.instructions --frameworks flask --endpoints sqlite
+    python -m bench.instructions --endpoints postgresql   # a private PostgreSQL server
     python -m bench.instructions --frameworks fastapi --endpoints trivial --cpu 8 --requests 10000
 
 ``--cpu`` measures time instead, the process's CPU time a request (every
@@ -51,16 +52,18 @@ from bench.run import (
     WORK,
     DiscardingSink,
     production_env,
+    seed_postgres,
     seed_sqlite,
     set_up,
 )
+from kit.postgres import PostgresServer
 from kit.project import Project, procfile
 from kit.render import FRAMEWORKS
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "bench" / "drive.py"
 OUT = ROOT / "bench" / "instructions.json"
-PATHS = {"trivial": "/", "sqlite": ITEM_PATH}
+PATHS = {"trivial": "/", "sqlite": ITEM_PATH, "postgresql": ITEM_PATH}
 INTERFACE = {"fastapi": "asgi", "flask": "wsgi", "django": "wsgi"}
 # The generated service with one part off: its environment, or the driver's switch.
 SWITCHES: dict[str, tuple[dict[str, str], list[str]]] = {
@@ -173,6 +176,39 @@ def cpu_medians(
     return {variant: statistics.median(spent) for variant, spent in runs.items()}
 
 
+def prepared(
+    project: Project, endpoint: str, sink: DiscardingSink, postgres: PostgresServer | None
+) -> dict[str, str]:
+    """The environment the endpoint's runs share, its database made and seeded:
+    SQLite (the trivial endpoint's too) or a database of the private PostgreSQL
+    server, whose own instructions are not counted."""
+    common = production_env(sink)
+    if endpoint == "postgresql":
+        assert postgres is not None
+        database = f"instructions_{project.framework}"
+        with postgres.connect() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        url = postgres.create_database(database)
+        project.release(**common, DATABASE_URL=url)
+        seed_postgres(postgres, database)
+    else:
+        url = f"sqlite:///{WORK / project.framework / 'instructions.sqlite3'}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        project.release(**common, DATABASE_URL=url)
+        seed_sqlite(url)
+    # Spans are exported when a batch is full or at exit, not every 5 s: a
+    # run lasts a minute under valgrind, and how many batches a timer cut
+    # would differ between the two runs. One hash seed: dicts and sets
+    # laid out alike in both.
+    return project.env(
+        **common,
+        DATABASE_URL=url,
+        OTEL_BSP_SCHEDULE_DELAY=str(24 * 3600 * 1000),
+        PYTHONHASHSEED="0",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -204,39 +240,31 @@ def main() -> int:
     results: dict[str, dict[str, dict[str, float]]] = (
         json.loads(OUT.read_text()) if OUT.exists() and not args.cpu else {}
     )
-    for framework in args.frameworks.split(","):
-        path = WORK / framework / "example-service"
-        project = Project(framework, path) if (path / ".venv").is_dir() else set_up(framework)
-        url = f"sqlite:///{WORK / framework / 'instructions.sqlite3'}"
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-        common = production_env(sink)
-        project.release(**common, DATABASE_URL=url)
-        seed_sqlite(url)
-        # Spans are exported when a batch is full or at exit, not every 5 s: a
-        # run lasts a minute under valgrind, and how many batches a timer cut
-        # would differ between the two runs. One hash seed: dicts and sets
-        # laid out alike in both.
-        env = project.env(
-            **common,
-            DATABASE_URL=url,
-            OTEL_BSP_SCHEDULE_DELAY=str(24 * 3600 * 1000),
-            PYTHONHASHSEED="0",
-        )
-        for endpoint in args.endpoints.split(","):
-            if args.cpu:
-                results.setdefault(framework, {})[endpoint] = cpu_medians(
-                    project, variants, endpoint, env, args
-                )
-                continue
-            counts = results.setdefault(framework, {})[endpoint] = {}
-            for variant in variants:
-                counts[variant] = per_request(
-                    project, variant, PATHS[endpoint], env, args.requests, args.warm
-                )
-                print(
-                    f"{framework:8} {endpoint:8} {variant:14} {counts[variant]:>12,.0f}", flush=True
-                )
+    endpoints = args.endpoints.split(",")
+    postgres = PostgresServer() if "postgresql" in endpoints else None
+    try:
+        for framework in args.frameworks.split(","):
+            path = WORK / framework / "example-service"
+            project = Project(framework, path) if (path / ".venv").is_dir() else set_up(framework)
+            for endpoint in endpoints:
+                env = prepared(project, endpoint, sink, postgres)
+                if args.cpu:
+                    results.setdefault(framework, {})[endpoint] = cpu_medians(
+                        project, variants, endpoint, env, args
+                    )
+                    continue
+                counts = results.setdefault(framework, {})[endpoint] = {}
+                for variant in variants:
+                    counts[variant] = per_request(
+                        project, variant, PATHS[endpoint], env, args.requests, args.warm
+                    )
+                    print(
+                        f"{framework:8} {endpoint:10} {variant:14} {counts[variant]:>12,.0f}",
+                        flush=True,
+                    )
+    finally:
+        if postgres is not None:
+            postgres.close()
     if args.cpu:
         print(f"\nThe process's CPU µs a request, median of {args.cpu} runs\n")
         print(table(results))
