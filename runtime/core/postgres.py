@@ -89,14 +89,14 @@ def shut_down(fileno: int) -> None:
 class Watch:
     """A connection's deadline, set again for each of its waits (one at a time)."""
 
-    __slots__ = ("__weakref__", "expires", "fileno", "fired", "on", "process")
+    __slots__ = ("__weakref__", "expires", "fileno", "fired", "generation", "on")
 
     def __init__(self) -> None:
         self.expires = 0.0
         self.fileno = -1
         self.fired = False
         self.on = False
-        self.process = -1  # the _Watchdog generation that knows this watch
+        self.generation = 0  # of the _Watchdog state that knows this watch (none yet)
 
 
 class _Watchdog:
@@ -110,6 +110,7 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
+        self._generation = 0
         self._forked()
         os.register_at_fork(after_in_child=self._forked)
 
@@ -117,14 +118,14 @@ class _Watchdog:
         # A lock held by a thread of the parent would stay held in the child.
         self._lock = threading.Lock()
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
-        self._generation = getattr(self, "_generation", 0) + 1
+        self._generation += 1
         self._running = False
 
     def arm(self, watch: Watch, fileno: int, seconds: float) -> None:
         expires = time.monotonic() + seconds
         with self._lock:
-            if watch.process != self._generation:  # new, or made before a fork
-                watch.process = self._generation
+            if watch.generation != self._generation:  # new, or made before a fork
+                watch.generation = self._generation
                 self._watches.add(watch)
                 if not self._running:
                     self._running = True

@@ -211,17 +211,7 @@ class RecordingSpan(trace.Span):
         self._attributes: dict[str, Any] = {}
         self._bounded: BoundedAttributes | None = None
         if attributes:
-            limits = tracer.limits
-            most = limits.max_span_attributes
-            if (
-                limits.max_span_attribute_length is None
-                and (most is None or len(attributes) <= most)
-                and all(type(k) is str and k and type(v) in _PLAIN for k, v in attributes.items())
-            ):
-                # What set_attributes would keep, key by key, with nothing to evict.
-                self._attributes = dict(attributes)
-            else:
-                self.set_attributes(attributes)
+            self.set_attributes(attributes)
         self._start_time = time_ns()
 
     def _to_bounded(self) -> BoundedAttributes:
@@ -277,11 +267,18 @@ class RecordingSpan(trace.Span):
         if self._end_time is not None:
             _logger.warning("Setting attribute on ended span.")
             return
+        limits = self._tracer.limits
         if (
             self._bounded is None
-            and self._tracer.limits.max_span_attribute_length is None
+            and limits.max_span_attribute_length is None
             and all(type(k) is str and k and type(v) in _PLAIN for k, v in attributes.items())
         ):
+            most = limits.max_span_attributes
+            if not self._attributes and (most is None or len(attributes) <= most):
+                # What key by key keeps when there is nothing to move or evict
+                # (a new span's attributes): one copy.
+                self._attributes = dict(attributes)
+                return
             # Nothing to clean or truncate, so key by key warns (of evictions
             # only) in the order the SDK does.
             for key, value in attributes.items():
