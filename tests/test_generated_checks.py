@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 from xml.etree import ElementTree
@@ -156,8 +157,21 @@ def test_make_test_passes_on_the_oldest_python_with_the_lowest_dependencies(
     # run: each one must have passed, not been skipped.
     require(*PROGRAMS)
     report = tmp_path / "report.xml"
-    out = make(copy, "test", PYTEST_ADDOPTS=f"--junitxml={report}", **lowest)
+    # A temporary directory of the run's own, which the private PostgreSQL
+    # server's user can enter (pytest's are its owner's alone).
+    scratch = Path(tempfile.mkdtemp(prefix="kit-make-test-"))
+    scratch.chmod(0o755)
+    try:
+        addopts = f"--junitxml={report}"
+        out = make(copy, "test", PYTEST_ADDOPTS=addopts, TMPDIR=str(scratch), **lowest)
+        # A test run leaves nothing behind there but pytest's and uv's own.
+        left = sorted(
+            p.name for p in scratch.iterdir() if not any(map(p.match, ("pytest-of-*", "uv-*.lock")))
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert_all_passed(out)
+    assert not left, left
     found = outcomes(report)
     assert "skipped" not in found.values(), found
     resilience = {name: outcome for name, outcome in found.items() if ".resilience." in name}

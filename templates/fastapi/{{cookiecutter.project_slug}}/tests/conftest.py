@@ -4,6 +4,7 @@ TEST_DATABASE_URL (CI runs them against PostgreSQL too); spans are not exported.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,10 @@ os.environ["DATABASE_URL"] = (
     os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_database_dir}/test.sqlite3"
 )
 os.environ["OTEL_TRACES_EXPORTER"] = "none"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_database_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
