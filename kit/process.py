@@ -63,10 +63,15 @@ def failure(error: BaseException) -> str:
 
 def start_web(directory: Path, workdir: Path, env: dict[str, str], **service: Any) -> Service:
     """Run the Procfile's ``web`` command in the project ``directory`` with ``env``
-    (``PORT`` set to a free port); return once ``/healthz`` answers."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    (``PORT`` set to a free port); return once ``/healthz`` answers.
+
+    Its temporary files (TMPDIR) go in ``workdir``: a master that is killed
+    (SIGKILL) leaves its private metrics directory behind.
+    """
+    temporary = workdir / "tmp"
+    temporary.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**env, "PORT": str(port)}
+    env = {**env, "TMPDIR": str(temporary), "PORT": str(port)}
     stdout = (workdir / "stdout.log").open("wb")
     stderr = (workdir / "stderr.log").open("wb")
     process = subprocess.Popen(
