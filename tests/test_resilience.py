@@ -426,21 +426,56 @@ def test_a_connection_given_back_moments_ago_is_reused_unchecked(
 SLOW_ROUND_TRIP, SLOW_CONNECT = 1.0, 10
 
 
+POOL_GAUGES = {
+    "used": ("db_client_connections", {"db_client_connection_state": "used"}),
+    "idle": ("db_client_connections", {"db_client_connection_state": "idle"}),
+    "pending": ("db_client_connection_pending_requests", {}),
+}
+
+
+def pool_gauges(service: Service) -> dict[str, float]:
+    """The pool gauges one scrape reads, each summed over the workers."""
+    text = call(service, "GET", "/metrics").body
+    return {key: value(text, name, **labels) for key, (name, labels) in POOL_GAUGES.items()}
+
+
+@contextlib.contextmanager
+def peak_pool_gauges(service: Service) -> Iterator[dict[str, float]]:
+    """The highest value each pool gauge read in scrapes taken every 50 ms
+    while the block runs, filled in when it ends."""
+    peaks = dict.fromkeys(POOL_GAUGES, 0.0)
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.wait(0.05):
+            for key, read in pool_gauges(service).items():
+                peaks[key] = max(peaks[key], read)
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        yield peaks
+    finally:
+        done.set()
+        scraper.join()
+
+
 def exhaust_pool(
     pg: PgService, postgres: PostgresServer, requests: int, item_id: int
-) -> tuple[list[Outcome], int, float]:
+) -> tuple[list[Outcome], int, float, dict[str, float]]:
     """``requests`` concurrent slow reads: their outcomes, the peak of the
-    service's connections, and the increase of its pool timeouts counter."""
+    service's connections, the increase of its pool timeouts counter and the
+    peaks its pool gauges read meanwhile."""
     service = pg.service
     wait_until_pool_idle(service)
     timeouts = "db_client_connection_timeouts_total"
     before = value(call(service, "GET", "/metrics").body, timeouts)
     pg.proxy.set_mode("pass", latency=SLOW_ROUND_TRIP)
-    with postgres.sampling(pg.database) as connections:
+    with postgres.sampling(pg.database) as connections, peak_pool_gauges(service) as gauges:
         outcomes = concurrently(requests, lambda _: call(service, "GET", f"/api/items/{item_id}"))
     pg.proxy.set_mode("pass", latency=0.0)
     after = value(call(service, "GET", "/metrics").body, timeouts)
-    return outcomes, connections.peak, after - before
+    return outcomes, connections.peak, after - before, gauges
 
 
 def test_pool_exhaustion_answers_the_excess_with_503_in_time(
@@ -455,7 +490,7 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     )
     service = pg.service
     (item_id,) = seed(service)
-    outcomes, peak, timeouts = exhaust_pool(pg, postgres, size + overflow + extra, item_id)
+    outcomes, peak, timeouts, gauges = exhaust_pool(pg, postgres, size + overflow + extra, item_id)
 
     served = [o for o in outcomes if o.status == 200]
     refused = [o for o in outcomes if o.status == 503]
@@ -468,6 +503,14 @@ def test_pool_exhaustion_answers_the_excess_with_503_in_time(
     # The sampler saw the pool full, and never more than full.
     assert peak == size + overflow
     assert timeouts == extra
+    # The pool gauges read the pool as it was: connections in use, never more
+    # than it holds, and the excess waiting (pending counts the requests whose
+    # connection is still being opened too); then every connection back, the
+    # overflow's closed.
+    assert 1 <= gauges["used"] <= size + overflow, gauges
+    assert extra <= gauges["pending"] <= size + overflow + extra, gauges
+    wait_until_pool_idle(service)
+    assert pool_gauges(service) == {"used": 0, "idle": size, "pending": 0}
     note("P = DB_POOL_SIZE + DB_MAX_OVERFLOW", size + overflow)
     note("concurrent slow requests", size + overflow + extra)
     note("served 200", len(served))
@@ -562,6 +605,7 @@ def test_each_worker_has_its_own_bounded_pool(
     pg.proxy.set_mode("pass", latency=SLOW_ROUND_TRIP)
     with (
         postgres.sampling(pg.database) as sampled,
+        peak_pool_gauges(service) as gauges,
         concurrent.futures.ThreadPoolExecutor(max_workers=len(connections)) as threads,
     ):
         outcomes = list(threads.map(lambda c: get_on(c, f"/api/items/{item_id}"), connections))
@@ -569,6 +613,12 @@ def test_each_worker_has_its_own_bounded_pool(
     for connection in connections:
         connection.close()
     increase = value(call(service, "GET", "/metrics").body, timeouts) - before
+    # Each worker's gauges read its own pool, summed: as in
+    # test_pool_exhaustion_answers_the_excess_with_503_in_time.
+    assert 1 <= gauges["used"] <= workers * pool, gauges
+    assert workers * extra <= gauges["pending"] <= len(connections), gauges
+    wait_until_pool_idle(service)
+    assert pool_gauges(service) == {"used": 0, "idle": workers * size, "pending": 0}
 
     # Each worker served a full pool's worth at once and refused the rest.
     served = [o for o in outcomes if o.status == 200]

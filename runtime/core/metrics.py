@@ -219,16 +219,31 @@ class PoolSeries:
         self.pending = db_client_connection_pending_requests.labels(POOL_NAME)
         self.timeouts = db_client_connection_timeouts.labels(POOL_NAME)
         self.wait_time = db_client_connection_wait_time.labels(POOL_NAME)
+        self._read: Callable[[], tuple[int, int]] = lambda: (0, 0)
         self._usage = (0, -1, -1)
+        if not MULTIPROCESS:
+            # One process: its scrape reads the pool as it is, and a checkout
+            # and checkin write nothing (four gauge writes a request, 3.4 µs
+            # with the pool's two counts, timeit).
+            self.used.set_function(lambda: self._read()[0])
+            self.idle.set_function(lambda: self._read()[1])
 
-    def set_usage(self, used: int, idle: int) -> None:
-        # Written only when it changed: in multiprocess mode every write is a
-        # locked write to the worker's file (its own: a forked copy writes anew).
-        usage = (os.getpid(), used, idle)
-        if usage != self._usage:
-            self._usage = usage
-            self.used.set(used)
-            self.idle.set(idle)
+    def follow(self, read: Callable[[], tuple[int, int]]) -> None:
+        """``read()`` is the worker's pool usage, ``(used, idle)``, from now on."""
+        self._read = read
+        self.changed()
+
+    def changed(self) -> None:
+        """The pool's usage may have changed. With several workers each one's
+        usage is in its own file, which the scrape reads: it is written there,
+        and only when it changed (a locked write each; a forked copy writes anew)."""
+        if MULTIPROCESS:
+            used, idle = self._read()
+            usage = (os.getpid(), used, idle)
+            if usage != self._usage:
+                self._usage = usage
+                self.used.set(used)
+                self.idle.set(idle)
 
 
 @functools.cache
@@ -239,11 +254,7 @@ def pool_series() -> PoolSeries:
 def init_pool_metrics(size: int, max_overflow: int) -> None:
     """Publish the pool's bounds so the series exist before the first query."""
     db_client_connection_max.labels(POOL_NAME).set(size + max_overflow)
-    pool_series().set_usage(used=0, idle=0)
-
-
-def set_pool_usage(used: int, idle: int) -> None:
-    pool_series().set_usage(used, idle)
+    pool_series().changed()
 
 
 class _GcCounts:

@@ -25,7 +25,7 @@ class RuntimeConfig(AppConfig):
         from .middleware import routes
 
         connection_created.connect(trace_connection, dispatch_uid="trace-statements")
-        pooling.publish_bounds()
+        pooling.publish()
         got_request_exception.connect(log_unhandled_exception, dispatch_uid="log-unhandled")
         # In a serving worker, once it has loaded the application.
         server.on_start(lambda: init_failure_series(routes()))

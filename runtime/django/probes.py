@@ -18,7 +18,6 @@ from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
 
 from . import readiness
-from .backends import pooling
 from .config import get_settings
 from .metrics import exposition
 
@@ -30,7 +29,6 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    pooling.publish_usage()
     body, content_type = exposition(request.headers.get("accept"))
     return HttpResponse(body, content_type=content_type)
 

@@ -126,6 +126,7 @@ class _PoolMetrics(QueuePool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         metrics.init_pool_metrics(self.size(), max(kwargs.get("max_overflow", 10), 0))
+        metrics.pool_series().follow(self._usage)
 
     def connect(self) -> PoolProxiedConnection:
         series = metrics.pool_series()
@@ -141,20 +142,20 @@ class _PoolMetrics(QueuePool):
             raise
         finally:
             pending.dec()
-            self._publish_usage()
+            series.changed()
         waited.observe(time.perf_counter() - started)
         return connection
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         super()._do_return_conn(record)
-        self._publish_usage()
+        metrics.pool_series().changed()
 
     def dispose(self) -> None:
         super().dispose()
-        self._publish_usage()
+        metrics.pool_series().changed()
 
-    def _publish_usage(self) -> None:
-        metrics.set_pool_usage(used=self.checkedout(), idle=self.checkedin())
+    def _usage(self) -> tuple[int, int]:
+        return self.checkedout(), self.checkedin()
 
 
 class InstrumentedQueuePool(_PoolMetrics, QueuePool):

@@ -150,8 +150,8 @@ class ConnectionPool:
         for connection, *_ in idle:
             connection.close()
 
-    def publish_usage(self) -> None:
-        metrics.set_pool_usage(used=self._used, idle=len(self._idle))
+    def usage(self) -> tuple[int, int]:
+        return self._used, len(self._idle)
 
     def _discard(self, connection: Any) -> None:
         with self._available:
@@ -163,7 +163,7 @@ class ConnectionPool:
     def _count(self, change: int) -> None:
         with self._available:
             self._used += change
-        self.publish_usage()
+        metrics.pool_series().changed()
 
 
 _pools: list[ConnectionPool] = []
@@ -176,15 +176,22 @@ def pool(**hooks: Any) -> ConnectionPool:
     return created
 
 
-def publish_bounds() -> None:
-    """Publish the pool's bounds so the series exist before the first query."""
+def publish() -> None:
+    """Publish the pool's bounds so the series exist before the first query,
+    and its usage from now on."""
     settings = get_settings()
     metrics.init_pool_metrics(settings.db_pool_size, settings.db_max_overflow)
+    metrics.pool_series().follow(_usage)
 
 
-def publish_usage() -> None:
+def _usage() -> tuple[int, int]:
+    """The worker's connections, used and idle: one pool, unless databases of
+    both engines are configured."""
+    used = idle = 0
     for created in _pools:
-        created.publish_usage()
+        in_use, waiting = created.usage()
+        used, idle = used + in_use, idle + waiting
+    return used, idle
 
 
 def close_all() -> None:
