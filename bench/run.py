@@ -432,6 +432,9 @@ def set_up(framework: str) -> Project:
             "pip",
             "install",
             "--quiet",
+            # As the project's install: what these reinstall (Django itself,
+            # for the Django stack) would be compiled again at every start.
+            "--compile-bytecode",
             "--python",
             str(project.bin / "python"),
             *STACK_PACKAGES[framework],

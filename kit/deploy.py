@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .project import procfile as procfile_lines
+from .process import procfile as procfile_lines
 
 BIN = Path(sys.executable).parent
 

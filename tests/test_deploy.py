@@ -1319,6 +1319,20 @@ def test_the_image_build_steps_install_a_project_that_serves(
 
     image = Project(project.framework, app)
     database = f"sqlite:///{tmp_path / 'image.sqlite3'}"
+    # The service writes no bytecode (PYTHONDONTWRITEBYTECODE, a read-only
+    # /app): the build compiled the project's own modules, so a worker's
+    # start compiles none of them from source.
+    module = procfile(app)["web"][-1].split(":")[0]
+    imported = image.run(
+        [str(image.bin / "python"), "-v", "-c", f"import {module}"],
+        DATABASE_URL=database,
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    # -v says "code object from <file>.py" for each module compiled from source.
+    compiled = re.findall(r"^# code object from (\S+\.py)$", imported.stderr, re.MULTILINE)
+    assert compiled == [], compiled
+    assert f"/{image.package}/" in imported.stderr  # it did import the project
     image.release(DATABASE_URL=database)
     service = image.start(tmp_path / "run", DATABASE_URL=database, OTEL_TRACES_EXPORTER="none")
     try:
