@@ -852,7 +852,8 @@ def test_sigterm_lets_database_requests_in_flight_finish(
 
     # Readiness turns at once, by the client's clock.
     assert ready.status == 503 and ready.body["status"] == "draining", ready
-    assert ready.finished - signalled < 0.1
+    # At once, long before the drain ends (0.11 s was seen under a loaded CI run).
+    assert ready.finished - signalled < 0.25
     # Liveness answers 200 for as long as the listener is open (DRAIN_DELAY);
     # then connections are refused, never left hanging.
     answered, closed_at = listener_closed(probes)

@@ -96,7 +96,8 @@ def test_sigterm_lets_requests_in_flight_finish(deploy: Deploy) -> None:
 
     assert ready.status == 503
     assert ready.body["status"] == "draining"
-    assert ready_after < 0.1  # at once
+    # At once, long before the drain ends (0.11 s was seen under a loaded CI run).
+    assert ready_after < 0.25
     # Alive while the listener is open, then refused: never left hanging (a
     # connection made in the instant the listener closes is reset by the kernel).
     statuses = [status for _, status in probes]
