@@ -251,10 +251,11 @@ def pool_series() -> PoolSeries:
     return PoolSeries()
 
 
-def init_pool_metrics(size: int, max_overflow: int) -> None:
-    """Publish the pool's bounds so the series exist before the first query."""
+def init_pool_metrics(size: int, max_overflow: int, usage: Callable[[], tuple[int, int]]) -> None:
+    """Publish the pool's bounds so the series exist before the first query,
+    and its usage, ``usage()``, from now on (``PoolSeries.follow``)."""
     db_client_connection_max.labels(POOL_NAME).set(size + max_overflow)
-    pool_series().changed()
+    pool_series().follow(usage)
 
 
 class _GcCounts:

@@ -125,8 +125,7 @@ def trace_statements(engine: Engine) -> None:
 class _PoolMetrics(QueuePool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        metrics.init_pool_metrics(self.size(), max(kwargs.get("max_overflow", 10), 0))
-        metrics.pool_series().follow(self._usage)
+        metrics.init_pool_metrics(self.size(), max(kwargs.get("max_overflow", 10), 0), self._usage)
 
     def connect(self) -> PoolProxiedConnection:
         series = metrics.pool_series()

@@ -180,8 +180,7 @@ def publish() -> None:
     """Publish the pool's bounds so the series exist before the first query,
     and its usage from now on."""
     settings = get_settings()
-    metrics.init_pool_metrics(settings.db_pool_size, settings.db_max_overflow)
-    metrics.pool_series().follow(_usage)
+    metrics.init_pool_metrics(settings.db_pool_size, settings.db_max_overflow, _usage)
 
 
 def _usage() -> tuple[int, int]:
