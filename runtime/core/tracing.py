@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -73,10 +74,51 @@ def _as_dict(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-def _exporter(name: str, settings: Settings) -> SpanExporter:
-    if name == "console":
-        return LogSpanExporter()
-    if settings.tracing.otlp_protocol == "grpc":  # config.py checked that the extra is there
+class DeferredExporter(SpanExporter):
+    """An exporter made at its first batch, in the batch processor's thread.
+
+    The OTLP exporter's imports (protobuf, the SDK's exporter, requests) took
+    83 ms of a Django worker's start (``-X importtime``), and no batch leaves
+    before the worker has served. Should the exporter fail to be made, that is logged
+    once and its batches are dropped, as a failed export's are.
+    """
+
+    def __init__(self, make: Callable[[], SpanExporter]) -> None:
+        self._make = make
+        self._exporter: SpanExporter | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def _made(self) -> SpanExporter | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if self._exporter is None:
+                try:
+                    self._exporter = self._make()
+                except Exception as error:
+                    self._closed = True
+                    log.error("span exporter not created", error=repr(error))
+            return self._exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        exporter = self._made()
+        return exporter.export(spans) if exporter is not None else SpanExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        exporter = self._exporter
+        return exporter.force_flush(timeout_millis) if exporter is not None else True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            exporter = self._exporter
+        if exporter is not None:
+            exporter.shutdown()
+
+
+def _otlp_exporter(protocol: str) -> SpanExporter:
+    if protocol == "grpc":  # config.py checked that the extra is there
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
             OTLPSpanExporter as GrpcSpanExporter,
         )
@@ -86,6 +128,12 @@ def _exporter(name: str, settings: Settings) -> SpanExporter:
     from .otlp import OTLPSpanExporter  # the SDK's, with a faster encoder
 
     return OTLPSpanExporter()
+
+
+def _exporter(name: str, settings: Settings) -> SpanExporter:
+    if name == "console":
+        return LogSpanExporter()
+    return DeferredExporter(functools.partial(_otlp_exporter, settings.tracing.otlp_protocol))
 
 
 def build_resource(settings: Settings) -> Resource:

@@ -5,6 +5,8 @@ and trace."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,3 +65,15 @@ def test_calls_carry_the_requests_id_and_trace(receiver: Receiver) -> None:
     (received,) = receiver.snapshot()
     assert received.headers["x-request-id"] == "the-request"
     assert received.headers["traceparent"].split("-")[1] == format(TRACE_ID, "032x")
+
+
+def test_requests_is_imported_at_the_first_call_not_with_the_client() -> None:
+    """A service that never calls out does not import requests as it starts."""
+    module = http_client.__name__
+    code = (
+        f"import sys, {module} as client; loaded = 'requests' in sys.modules; "
+        "client.http_client(); print(loaded, 'requests' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
