@@ -79,8 +79,8 @@ class DeferredExporter(SpanExporter):
 
     The OTLP exporter's imports (protobuf, the SDK's exporter, requests) took
     83 ms of a Django worker's start (``-X importtime``), and no batch leaves
-    before the worker has served. Should the exporter fail to be made, that is logged
-    once and its batches are dropped, as a failed export's are.
+    before the worker has served. Should the exporter fail to be made, that
+    is logged once and its batches are dropped, as a failed export's are.
     """
 
     def __init__(self, make: Callable[[], SpanExporter]) -> None:
