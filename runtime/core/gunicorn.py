@@ -8,6 +8,7 @@ assigns after the import win over these.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "on_exit",
     "on_starting",
     "post_fork",
+    "post_worker_init",
     "preload_app",
     "proc_name",
     "threads",
@@ -145,6 +147,14 @@ def post_fork(server: Any, worker: Any) -> None:
     configure_tracing(settings)
     configure_error_tracking(settings)
     prepare_scrapes()
+
+
+def post_worker_init(worker: Any) -> None:
+    # The application is loaded, and what it is made of lives as long as the
+    # worker: the cyclic collector need not walk it again. A full collection
+    # walked 70-88k objects of the example services, a 17-45 ms pause for every
+    # request in flight; with them frozen, 0.1 ms.
+    gc.freeze()
 
 
 def worker_exit(server: Any, worker: Any) -> None:
