@@ -39,7 +39,7 @@ def test_the_loaded_worker_is_kept_out_of_full_collections() -> None:
     )
     assert done.returncode == 0, done.stderr
     before, tracked, frozen, left = json.loads(done.stdout.splitlines()[-1])
-    # Something may have frozen some objects already (375 were, under the
-    # lowest dependencies with coverage): what counts is what the hook adds.
+    # Python 3.12 starts with 375 objects of its own frozen (3.11 and 3.13
+    # with none): what counts is what the hook adds.
     assert frozen - before >= tracked * 0.9
     assert left < tracked * 0.1
