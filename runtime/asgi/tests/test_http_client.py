@@ -6,7 +6,6 @@ and trace."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from .receiver import Receiver
 
 http_client, config = runtime_module("http_client"), runtime_module("config")
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 def deliver(receiver: Receiver, **options: Any) -> bool:

@@ -10,7 +10,7 @@ import gzip
 import math
 import random
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -428,13 +428,6 @@ def test_random_spans(seed: int) -> None:
 
 
 # The exporter
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 def some_spans() -> Any:

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -40,13 +40,6 @@ span.end()
 provider.force_flush()
 print(json.dumps([before, loaded()]))
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 def test_the_exporter_is_imported_at_the_first_batch(receiver: Receiver) -> None:

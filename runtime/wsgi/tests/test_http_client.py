@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -20,13 +18,6 @@ from .receiver import Receiver
 
 http_client = runtime_module("http_client")
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 def deliver(receiver: Receiver, **options: Any) -> bool:
